@@ -1,0 +1,85 @@
+import type * as ort from 'onnxruntime-node';
+import { UserError } from '../errors.js';
+import { padPlanar, cropPlanar } from '../image/pad.js';
+import type { RgbImage } from '../image/io.js';
+import { decoderLayers, downsampleFactor, encoderLayers, type CutLayer } from '../models/architectures.js';
+import { decoderWeights, encoderWeights, type ConvWeights, type EncoderKind } from '../models/canonical-weights.js';
+import { decoderModel, encoderModel } from '../models/graphs.js';
+import { createSession, runFloat, type RuntimeOptions } from '../runtime/session.js';
+import { readWeights } from '../weights/index.js';
+import type { FeatureMap } from './features.js';
+import { peakBytesPerPixel } from './tiled.js';
+
+/**
+ * An encoder + decoder pair as two onnxruntime sessions, built once. Graphs have dynamic
+ * H and W, so one session serves every image size.
+ */
+export class Network {
+  private constructor(
+    readonly kind: EncoderKind,
+    readonly cut: CutLayer,
+    readonly channels: number,
+    /** Activation bytes per input pixel at the hungriest layer, to size tiles. */
+    readonly encoderBytesPerPixel: number,
+    /** The same for the decoder, per feature pixel. */
+    readonly decoderBytesPerPixel: number,
+    private readonly encoder: ort.InferenceSession,
+    private readonly decoder: ort.InferenceSession,
+  ) {}
+
+  /** Images are padded to a multiple of this before encoding (2 per pooling). */
+  get factor(): number {
+    return downsampleFactor(this.cut);
+  }
+
+  static async fromFiles(kind: EncoderKind, cut: CutLayer, encoderFile: string, decoderFile: string, opts: RuntimeOptions = {}): Promise<Network> {
+    const enc = encoderWeights(kind, cut, await readWeights(encoderFile), encoderFile);
+    const dec = decoderWeights(cut, await readWeights(decoderFile), decoderFile);
+    return Network.fromWeights(kind, cut, enc, dec, opts, decoderFile);
+  }
+
+  static async fromWeights(kind: EncoderKind, cut: CutLayer, enc: ConvWeights, dec: ConvWeights, opts: RuntimeOptions = {}, decoderFile = 'decoder'): Promise<Network> {
+    const encLayers = encoderLayers(cut, kind !== 'vgg19bn');
+    const decLayers = decoderLayers(cut);
+    const featC = [...enc.values()].at(-1)!.weight.shape[0];
+    const first = dec.values().next().value!;
+    const last = [...dec.values()].at(-1)!;
+    if (first.weight.shape[1] !== featC || last.weight.shape[0] !== 3) {
+      throw new UserError(`${decoderFile}: decoder maps ${first.weight.shape[1]} channels to ${last.weight.shape[0]}, the encoder gives ${featC} at ${cut}; use the decoder trained for this encoder`);
+    }
+    const [encoder, decoder] = await Promise.all([
+      createSession(encoderModel(encLayers, enc, [cut]), opts),
+      createSession(decoderModel(decLayers, dec), opts),
+    ]);
+    return new Network(kind, cut, featC, peakBytesPerPixel(encLayers, enc), peakBytesPerPixel(decLayers, dec), encoder, decoder);
+  }
+
+  /** Features of an image whose sides are multiples of `factor`. */
+  async encode(img: RgbImage): Promise<FeatureMap> {
+    const out = (await runFloat(this.encoder, 'image', img.data, [1, 3, img.height, img.width])).get(this.cut)!;
+    return { c: out.dims[1], h: out.dims[2], w: out.dims[3], data: out.data };
+  }
+
+  /** Any size: reflect-pads to a multiple of `factor` first (the features then cover the padded image). */
+  async encodeAnySize(img: RgbImage): Promise<FeatureMap> {
+    const f = this.factor;
+    const h = Math.ceil(img.height / f) * f, w = Math.ceil(img.width / f) * f;
+    return this.encode({ width: w, height: h, data: padPlanar(img.data, 3, img.height, img.width, h, w) });
+  }
+
+  async decode(f: FeatureMap): Promise<RgbImage> {
+    const out = (await runFloat(this.decoder, 'features', f.data, [1, f.c, f.h, f.w])).get('image')!;
+    return { width: out.dims[3], height: out.dims[2], data: out.data };
+  }
+
+  /** Decodes and crops back to (width, height). */
+  async decodeTo(f: FeatureMap, width: number, height: number): Promise<RgbImage> {
+    const img = await this.decode(f);
+    if (img.width === width && img.height === height) return img;
+    return { width, height, data: cropPlanar(img.data, 3, img.height, img.width, 0, 0, height, width) };
+  }
+
+  async dispose(): Promise<void> {
+    await Promise.all([this.encoder.release(), this.decoder.release()]);
+  }
+}
