@@ -71,6 +71,10 @@ function inputFileError(name: string, err: unknown): Error {
   }
 }
 
+function pixelCount(n: number): string {
+  return n >= 1e5 ? `${(n / 1e6).toFixed(1)} megapixels` : `${n} pixels`;
+}
+
 /**
  * Checks that `input` names a non-empty regular file (or is a non-empty buffer) and that its
  * header describes an image of at most maxPixels pixels; only the header is read, so a huge
@@ -103,9 +107,8 @@ async function checkImageInput(input: string | Buffer, name: string, maxPixels: 
   const pixels = meta.width * meta.height;
   if (!(pixels > 0)) throw new UserError(`image ${quoteName(name)} has no pixels; re-export or re-download it`);
   if (pixels > maxPixels) {
-    const mp = (n: number) => `${(n / 1e6).toFixed(1)} megapixels`;
     throw new UserError(
-      `image ${quoteName(name)} is ${meta.width}x${meta.height} (${mp(pixels)}), more than the limit of ${mp(maxPixels)}; ` +
+      `image ${quoteName(name)} is ${meta.width}x${meta.height} (${pixelCount(pixels)}), more than the limit of ${pixelCount(maxPixels)}; ` +
         `shrink it or raise the limit with --max-pixels`,
     );
   }
@@ -213,11 +216,19 @@ export function formatFromPath(file: string): ImageFormat {
   return format;
 }
 
-function outputFileError(file: string, err: unknown): Error {
+async function exists(p: string): Promise<boolean> {
+  return fs.stat(p).then(
+    () => true,
+    () => false,
+  );
+}
+
+async function outputFileError(file: string, err: unknown): Promise<Error> {
   const dir = path.dirname(file);
   switch (errnoCode(err)) {
     case 'ENOENT':
     case 'ENOTDIR':
+      if (await exists(dir)) return new UserError(`cannot write ${quoteName(file)} (${reason(err)}); choose another folder`);
       return new UserError(`cannot write ${quoteName(file)}: folder ${quoteName(dir)} does not exist; create it first`);
     case 'EACCES':
     case 'EPERM':
@@ -255,7 +266,7 @@ export async function writeImage(file: string, img: RgbImage): Promise<void> {
     await fs.rename(tmp, file);
     created = false;
   } catch (err) {
-    throw outputFileError(file, err);
+    throw await outputFileError(file, err);
   } finally {
     if (created) await fs.rm(tmp, { force: true });
   }

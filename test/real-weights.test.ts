@@ -1,0 +1,56 @@
+// The real pretrained weights from ../shared/models on real photos.
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { readImage, resizeImage, type RgbImage } from '../src/image/io.js';
+import { loadModel } from '../src/stylize/style-model.js';
+
+export const MODELS_DIR = path.resolve(import.meta.dirname, '../../shared/models');
+const SHARED = existsSync(MODELS_DIR);
+const skip = SHARED ? false : `../shared/models not found at ${MODELS_DIR}`;
+const PHOTO = path.resolve(import.meta.dirname, '../examples/chelsea.jpg');
+
+function psnr(a: RgbImage, b: RgbImage): number {
+  let se = 0;
+  for (let i = 0; i < a.data.length; i++) {
+    const d = Math.min(1, Math.max(0, a.data[i])) - b.data[i];
+    se += d * d;
+  }
+  return 10 * Math.log10(1 / (se / a.data.length));
+}
+
+async function photo256(): Promise<RgbImage> {
+  return resizeImage(await readImage(PHOTO), 256, 256);
+}
+
+test('normalised VGG-19: relu3_1 mean activation of a photo is about 1', { skip }, async () => {
+  const model = await loadModel('vgg19-r31', { modelsDir: MODELS_DIR, threads: 2 });
+  const f = await model.network.encode(await photo256());
+  const mean = f.data.reduce((a, b) => a + b, 0) / f.data.length;
+  assert.ok(mean > 0.5 && mean < 2, `relu3_1 mean ${mean}`);
+  await model.dispose();
+});
+
+for (const name of ['vgg19-r31', 'cd16x-r41']) {
+  test(`${name}: encode then decode with the reconstruction decoder gives PSNR > 20 dB`, { skip }, async () => {
+    const model = await loadModel(name, { modelsDir: MODELS_DIR, threads: 2 });
+    const img = await photo256();
+    const rec = await model.network.decode(await model.network.encode(img));
+    const p = psnr(rec, img);
+    assert.ok(p > 20, `${name} PSNR ${p.toFixed(2)} dB`);
+    await model.dispose();
+  });
+}
+
+test('cd16x-r41: alpha 0 reconstructs the content, alpha 1 moves away from it', { skip }, async () => {
+  const model = await loadModel('cd16x-r41', { modelsDir: MODELS_DIR, threads: 2 });
+  const content = await photo256();
+  const style = path.resolve(import.meta.dirname, '../examples/scream.jpg');
+  const a0 = await model.stylizeToImage(content, style, { alpha: 0, styleSize: 256 });
+  const a1 = await model.stylizeToImage(content, style, { alpha: 1, styleSize: 256 });
+  const p0 = psnr(a0, content), p1 = psnr(a1, content);
+  assert.ok(p0 > 20, `alpha 0 PSNR ${p0}`);
+  assert.ok(p1 < p0 - 3, `alpha 1 PSNR ${p1} should be well below alpha 0's ${p0}`);
+  await model.dispose();
+});
