@@ -17,6 +17,8 @@ export interface StylizeOptions {
   mask?: Float32Array;
   /** Memory budget in bytes for the stylisation of one image (default 4 GB); larger images go in tiles. */
   memoryBudget?: number;
+  /** Force tiling with this tile side in pixels (a multiple of factor^2); default: from the memory budget. */
+  tileSize?: number;
   /** Called as tiles complete on large images. */
   onTile?: (stage: 'encode' | 'decode', done: number, total: number) => void;
 }
@@ -26,6 +28,7 @@ export const DEFAULT_MEMORY_BUDGET = 4 * 1024 ** 3;
 const BASE_OVERHEAD = 400 * 1024 ** 2;
 /** onnxruntime's arena and scratch buffers take about this much beyond the live activations. */
 const ARENA_SAFETY = 2;
+const MAX_TILE = 1024;
 
 export interface StylizeReport {
   tiles: number;
@@ -67,9 +70,10 @@ export async function stylizeImage(net: Network, content: RgbImage, styles: (Rgb
   }
 
   const f = net.factor;
-  const H = roundUp(content.height, f), W = roundUp(content.width, f);
+  // reflection padding inside the network needs maps of at least 2 pixels at the cut layer
+  const H = Math.max(roundUp(content.height, f), 2 * f), W = Math.max(roundUp(content.width, f), 2 * f);
   const padded: RgbImage = { width: W, height: H, data: padPlanar(content.data, 3, content.height, content.width, H, W) };
-  const plan = planTiles(net, H, W, opts.memoryBudget ?? DEFAULT_MEMORY_BUDGET);
+  const plan = opts.tileSize ? { tile: checkTile(opts.tileSize, f), margin: 4 * f } : planTiles(net, H, W, opts.memoryBudget ?? DEFAULT_MEMORY_BUDGET);
 
   const feats = plan.tile
     ? await runTiled(H, W, plan.tile, plan.margin, f, 1 / f, net.channels, {
@@ -109,9 +113,16 @@ export function planTiles(net: Network, H: number, W: number, budget: number): {
   if (H * W * perPixel <= free) return { tile: 0, margin: 0 };
   const margin = 4 * f;
   const side = Math.floor(Math.sqrt(free / perPixel)) - 2 * margin;
-  const tile = Math.floor(side / (f * f)) * f * f; // decoder tiles are tile/f feature pixels: keep them aligned too
+  // decoder tiles are tile/f feature pixels: keep them aligned too. Tiles past ~1024 px only
+  // get slower (cache misses), so a large budget does not mean large tiles.
+  const tile = Math.floor(Math.min(side, MAX_TILE) / (f * f)) * f * f;
   if (tile < f * f) throw new UserError(`the ${fmtGB(budget)} memory budget is too small to stylise in tiles; raise --memory-budget`);
   return { tile, margin };
+}
+
+function checkTile(tile: number, f: number): number {
+  if (!(tile > 0 && tile % (f * f) === 0)) throw new UserError(`tile size ${tile} must be a positive multiple of ${f * f} for this model`);
+  return tile;
 }
 
 function fmtGB(b: number): string {

@@ -63,7 +63,7 @@ export class Network {
   /** Any size: reflect-pads to a multiple of `factor` first (the features then cover the padded image). */
   async encodeAnySize(img: RgbImage): Promise<FeatureMap> {
     const f = this.factor;
-    const h = Math.ceil(img.height / f) * f, w = Math.ceil(img.width / f) * f;
+    const h = Math.max(Math.ceil(img.height / f), 2) * f, w = Math.max(Math.ceil(img.width / f), 2) * f;
     return this.encode({ width: w, height: h, data: padPlanar(img.data, 3, img.height, img.width, h, w) });
   }
 

@@ -70,7 +70,7 @@ export class StyleModel {
     const size = opts.styleSize ?? DEFAULT_STYLE_SIZE;
     const f = this.network.factor;
     const scale = size / Math.min(img.width, img.height);
-    const w = Math.max(f, Math.round((img.width * scale) / f) * f), h = Math.max(f, Math.round((img.height * scale) / f) * f);
+    const w = Math.max(2 * f, Math.round((img.width * scale) / f) * f), h = Math.max(2 * f, Math.round((img.height * scale) / f) * f);
     return w === img.width && h === img.height ? img : resizeImage(img, w, h);
   }
 

@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""PyTorch side of `adain bench`: the same AdaIN architecture, timed on the CPU.
+
+The architecture comes in as JSON generated from adain's own layer lists, so both sides
+run the same network by construction:
+
+    {"encoder": [layer, ...], "decoder": [layer, ...]}
+    layer = {"kind": "conv", "cin": 64, "cout": 64, "k": 3, "relu": true}
+          | {"kind": "pool"} | {"kind": "up"}
+
+3x3 convs get reflection padding 1, pools are 2x2 max, ups 2x nearest; AdaIN uses the
+population variance. Weights are random (speed does not depend on their values).
+One stylisation = encode content + encode style + AdaIN + decode, under torch.no_grad().
+
+Two modes:
+  bench_torch.py --arch arch.json --size 512 --threads 2 --runs 5
+      one warm-up, then RUNS timed runs; prints {"ms": median, "runs": [...], ...}
+  bench_torch.py --serve --threads 2
+      JSON lines on stdin, one reply line each, so that the caller can interleave these
+      runs with its own on a noisy machine:
+        {"cmd": "load", "arch": {...}}  -> {"ok": true}
+        {"cmd": "run", "size": 512}     -> {"ms": 123.4}
+"""
+import argparse
+import json
+import statistics
+import sys
+import time
+
+import torch
+import torch.nn as nn
+
+ADAIN_EPS = 1e-5
+
+
+def build(layers):
+    mods = []
+    for layer in layers:
+        kind = layer["kind"]
+        if kind == "conv":
+            if layer["k"] == 3:
+                mods.append(nn.ReflectionPad2d(1))
+            mods.append(nn.Conv2d(layer["cin"], layer["cout"], layer["k"]))
+            if layer["relu"]:
+                mods.append(nn.ReLU())
+        elif kind == "pool":
+            mods.append(nn.MaxPool2d(2, 2))
+        elif kind == "up":
+            mods.append(nn.Upsample(scale_factor=2, mode="nearest"))
+        else:
+            raise ValueError(f"unknown layer kind {kind!r}")
+    return nn.Sequential(*mods).eval()
+
+
+def adain(content, style):
+    cm = content.mean((2, 3), keepdim=True)
+    cv = content.var((2, 3), keepdim=True, unbiased=False)
+    sm = style.mean((2, 3), keepdim=True)
+    sv = style.var((2, 3), keepdim=True, unbiased=False)
+    return (content - cm) / torch.sqrt(cv + ADAIN_EPS) * torch.sqrt(sv + ADAIN_EPS) + sm
+
+
+class Bench:
+    def __init__(self, arch):
+        torch.manual_seed(0)
+        self.encoder = build(arch["encoder"])
+        self.decoder = build(arch["decoder"])
+        self.inputs = {}
+
+    def images(self, size):
+        if size not in self.inputs:
+            g = torch.Generator().manual_seed(size)
+            self.inputs[size] = (torch.rand(1, 3, size, size, generator=g), torch.rand(1, 3, size, size, generator=g))
+        return self.inputs[size]
+
+    def time_once(self, size):
+        content, style = self.images(size)
+        with torch.no_grad():
+            t0 = time.perf_counter()
+            self.decoder(adain(self.encoder(content), self.encoder(style)))
+            return (time.perf_counter() - t0) * 1000
+
+
+def set_threads(n):
+    torch.set_num_threads(n)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:
+        pass  # only settable before any parallel work; harmless when already 1
+
+
+def serve():
+    bench = None
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        try:
+            msg = json.loads(line)
+            if msg["cmd"] == "load":
+                bench = Bench(msg["arch"])
+                reply = {"ok": True}
+            elif msg["cmd"] == "run":
+                if bench is None:
+                    raise RuntimeError("run before load")
+                reply = {"ms": bench.time_once(int(msg["size"]))}
+            else:
+                raise ValueError(f"unknown command {msg['cmd']!r}")
+        except Exception as e:  # report, keep serving: the caller decides what to do
+            reply = {"error": f"{type(e).__name__}: {e}"}
+        sys.stdout.write(json.dumps(reply) + "\n")
+        sys.stdout.flush()
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--serve", action="store_true", help="JSON-lines protocol on stdin/stdout")
+    p.add_argument("--arch", help="architecture JSON file (one-shot mode)")
+    p.add_argument("--size", type=int, default=512)
+    p.add_argument("--threads", type=int, default=torch.get_num_threads())
+    p.add_argument("--runs", type=int, default=5)
+    args = p.parse_args()
+    set_threads(args.threads)
+    if args.serve:
+        serve()
+        return
+    if not args.arch:
+        p.error("--arch is required without --serve")
+    with open(args.arch) as f:
+        bench = Bench(json.load(f))
+    bench.time_once(args.size)  # warm-up
+    runs = [bench.time_once(args.size) for _ in range(args.runs)]
+    print(json.dumps({"ms": statistics.median(runs), "runs": runs, "size": args.size,
+                      "threads": torch.get_num_threads(), "torch": torch.__version__}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,154 @@
+/**
+ * The benchmark loop. For every model and size, onnxruntime, PyTorch and the reference
+ * conv take turns run by run, so that a noisy neighbour slows all three alike instead of
+ * whichever happened to be running.
+ */
+import { roundUp } from '../image/pad.js';
+import type { RgbImage } from '../image/io.js';
+import { stylizeImage } from '../stylize/model.js';
+import { stylisationFlops } from './flops.js';
+import { loadBenchNetwork, selectModels } from './load.js';
+import { REFERENCE_FLOPS, REFERENCE_NAME, ReferenceConv } from './reference-conv.js';
+import { median, pseudoRandom, timeMs } from './stats.js';
+import { findTorch, TorchWorker, type TorchPython } from './torch.js';
+import { UserError } from '../errors.js';
+
+export interface BenchOptions {
+  modelsDir?: string;
+  /** Registry names; all models when empty. */
+  models: string[];
+  sizes: number[];
+  /** Timed runs after one warm-up. */
+  runs: number;
+  threads: number;
+  /** Compare with PyTorch when it is installed. */
+  torch: boolean;
+  /** Skipped models, PyTorch problems and progress, one line each (the CLI sends them to stderr). */
+  onNote?: (line: string) => void;
+}
+
+/** One model at one size. The JSON output is an array of these. */
+export interface BenchRow {
+  model: string;
+  /** Side of the square content and style images. */
+  size: number;
+  /** Median ms of one stylisation: encode content + encode style + AdaIN + decode. */
+  ms: number;
+  /** Conv GFLOP/s achieved at that median. */
+  gflops: number;
+  /** Median ms of the same architecture in PyTorch, same threads; null without PyTorch. */
+  torch_ms: number | null;
+  /** torch_ms / ms: the speed-up over PyTorch; null without PyTorch. */
+  ratio: number | null;
+  /** gflops over the reference conv's GFLOP/s measured alongside. */
+  of_peak: number;
+}
+
+export interface ReferenceResult {
+  name: string;
+  /** Median over every reference sample of the run. */
+  ms: number;
+  gflops: number;
+}
+
+export type TorchStatus = { used: TorchPython } | { used: null; why: string };
+
+export interface BenchResult {
+  rows: BenchRow[];
+  threads: number;
+  runs: number;
+  reference: ReferenceResult;
+  torch: TorchStatus;
+}
+
+export async function runBench(opts: BenchOptions): Promise<BenchResult> {
+  const note = opts.onNote ?? (() => {});
+  const selection = await selectModels(opts.models, { modelsDir: opts.modelsDir });
+  for (const s of selection.skipped) note(`skipping ${s}`);
+  if (!selection.available.length) {
+    throw new UserError('no model has its files present; point --models-dir or $ADAIN_MODELS_DIR at the weights (see `adain models`)');
+  }
+
+  let torch: TorchStatus = { used: null, why: 'skipped (--no-torch)' };
+  if (opts.torch) {
+    const found = await findTorch();
+    if (found.found) torch = { used: found.found };
+    else {
+      torch = { used: null, why: `not installed (${found.why})` };
+      note(`PyTorch ${torch.why}`);
+    }
+  }
+  const worker = torch.used ? TorchWorker.start(torch.used, opts.threads) : null;
+  const reference = await ReferenceConv.create(opts.threads);
+  const rows: BenchRow[] = [];
+  const allRef: number[] = [];
+  try {
+    for (const m of selection.available) {
+      const { net, arch } = await loadBenchNetwork(m, opts.threads);
+      let torchOk = worker !== null;
+      if (worker) await worker.load(arch).catch((e: Error) => { torchOk = false; note(`PyTorch failed on ${m.spec.name}: ${e.message}`); });
+      try {
+        for (const size of opts.sizes) {
+          note(`${m.spec.name} at ${size}x${size}...`);
+          // stylizeImage pads to the network's alignment itself; PyTorch and the FLOP count get that padded size.
+          const side = roundUp(size, net.factor);
+          const content = image(size, 1), style = image(size, 2);
+          const ort = () => timeMs(() => stylizeImage(net, content, [style]));
+          let torchTime: (() => Promise<number>) | null = torchOk && worker ? () => worker.time(side) : null;
+          const ortMs: number[] = [], torchMs: number[] = [], refMs: number[] = [];
+          for (let i = 0; i <= opts.runs; i++) {
+            const warmUp = i === 0;
+            const o = await ort();
+            if (torchTime) {
+              try {
+                const t = await torchTime();
+                if (!warmUp) torchMs.push(t);
+              } catch (e) {
+                note(`PyTorch failed on ${m.spec.name} at ${size}: ${(e as Error).message}`);
+                torchTime = null; torchMs.length = 0;
+              }
+            }
+            const r = await reference.time();
+            if (!warmUp) { ortMs.push(o); refMs.push(r); }
+          }
+          allRef.push(...refMs);
+          rows.push(makeRow(m.spec.name, size, stylisationFlops(arch, side), ortMs, torchTime ? torchMs : null, refMs));
+        }
+      } finally {
+        await net.dispose();
+      }
+    }
+  } finally {
+    await reference.dispose();
+    await worker?.close();
+  }
+  const refMs = median(allRef);
+  return {
+    rows, threads: opts.threads, runs: opts.runs, torch,
+    reference: { name: REFERENCE_NAME, ms: round(refMs, 2), gflops: round(REFERENCE_FLOPS / refMs / 1e6, 1) },
+  };
+}
+
+function makeRow(model: string, size: number, flops: number, ortMs: number[], torchMs: number[] | null, refMs: number[]): BenchRow {
+  const ms = median(ortMs);
+  const gflops = flops / ms / 1e6;
+  const refGflops = REFERENCE_FLOPS / median(refMs) / 1e6;
+  const tMs = torchMs ? median(torchMs) : null;
+  return {
+    model, size,
+    ms: round(ms, 2),
+    gflops: round(gflops, 1),
+    torch_ms: tMs === null ? null : round(tMs, 2),
+    ratio: tMs === null ? null : round(tMs / ms, 2),
+    of_peak: round(gflops / refGflops, 3),
+  };
+}
+
+function image(side: number, seed: number): RgbImage {
+  return { width: side, height: side, data: pseudoRandom(3 * side * side, seed) };
+}
+
+function round(x: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
