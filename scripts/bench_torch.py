@@ -81,6 +81,22 @@ class Bench:
             return (time.perf_counter() - t0) * 1000
 
 
+SETTLE_POLL_S = 0.01
+SETTLE_QUIET_FRACTION = 0.2
+SETTLE_MAX_S = 0.5
+
+
+def settle():
+    """Returns once this process stops using CPU: OpenMP threads spin for a while after a
+    parallel region, and the caller's next measurement should not compete with them."""
+    start = time.perf_counter()
+    while time.perf_counter() - start < SETTLE_MAX_S:
+        c0, t0 = time.process_time(), time.perf_counter()
+        time.sleep(SETTLE_POLL_S)
+        if time.process_time() - c0 < SETTLE_QUIET_FRACTION * (time.perf_counter() - t0):
+            return
+
+
 def set_threads(n):
     torch.set_num_threads(n)
     try:
@@ -103,6 +119,7 @@ def serve():
                 if bench is None:
                     raise RuntimeError("run before load")
                 reply = {"ms": bench.time_once(int(msg["size"]))}
+                settle()
             else:
                 raise ValueError(f"unknown command {msg['cmd']!r}")
         except Exception as e:  # report, keep serving: the caller decides what to do

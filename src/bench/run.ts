@@ -10,6 +10,7 @@ import { stylisationFlops } from './flops.js';
 import { loadBenchNetwork, selectModels } from './load.js';
 import { REFERENCE_FLOPS, REFERENCE_NAME, ReferenceConv } from './reference-conv.js';
 import { median, pseudoRandom, timeMs } from './stats.js';
+import { settle } from './settle.js';
 import { findTorch, TorchWorker, type TorchPython } from './torch.js';
 import { UserError } from '../errors.js';
 
@@ -72,6 +73,8 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
   let torch: TorchStatus = { used: null, why: 'skipped (--no-torch)' };
   if (opts.torch) {
     const found = await findTorch();
+    const asked = process.env.ADAIN_TORCH_PYTHON;
+    if (asked && found.found?.python !== asked) note(`$ADAIN_TORCH_PYTHON=${asked} cannot import torch`);
     if (found.found) torch = { used: found.found };
     else {
       torch = { used: null, why: `not installed (${found.why})` };
@@ -93,26 +96,14 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
           // stylizeImage pads to the network's alignment itself; PyTorch and the FLOP count get that padded size.
           const side = roundUp(size, net.factor);
           const content = image(size, 1), style = image(size, 2);
-          const ort = () => timeMs(() => stylizeImage(net, content, [style]));
-          let torchTime: (() => Promise<number>) | null = torchOk && worker ? () => worker.time(side) : null;
-          const ortMs: number[] = [], torchMs: number[] = [], refMs: number[] = [];
-          for (let i = 0; i <= opts.runs; i++) {
-            const warmUp = i === 0;
-            const o = await ort();
-            if (torchTime) {
-              try {
-                const t = await torchTime();
-                if (!warmUp) torchMs.push(t);
-              } catch (e) {
-                note(`PyTorch failed on ${m.spec.name} at ${size}: ${(e as Error).message}`);
-                torchTime = null; torchMs.length = 0;
-              }
-            }
-            const r = await reference.time();
-            if (!warmUp) { ortMs.push(o); refMs.push(r); }
-          }
+          const ort = () => timeMs(() => stylizeImage(net, content, [style])).then(settled);
+          const torchRun: Measure | null = torchOk && worker ? {
+            run: () => worker.time(side),
+            onError: (e) => note(`PyTorch failed on ${m.spec.name} at ${size}: ${e.message}`),
+          } : null;
+          const [ortMs, torchMs, refMs] = await interleave(opts.runs, [{ run: ort }, torchRun, { run: () => reference.time().then(settled) }]);
           allRef.push(...refMs);
-          rows.push(makeRow(m.spec.name, size, stylisationFlops(arch, side), ortMs, torchTime ? torchMs : null, refMs));
+          rows.push(makeRow(m.spec.name, size, stylisationFlops(arch, side), ortMs, torchMs, refMs));
         }
       } finally {
         await net.dispose();
@@ -129,6 +120,37 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
   };
 }
 
+interface Measure {
+  /** Milliseconds of one run. */
+  run: () => Promise<number>;
+  /** Present for a measure that may fail (PyTorch): it is then reported and left out. */
+  onError?: (e: Error) => void;
+}
+
+/**
+ * `runs` + 1 rounds of every measure in turn, the first round a warm-up that is dropped.
+ * Samples come back per measure; null for a measure absent or left out after failing.
+ */
+async function interleave<T extends (Measure | null)[]>(runs: number, measures: [...T]): Promise<{ [K in keyof T]: T[K] extends Measure ? number[] : number[] | null }>;
+async function interleave(runs: number, measures: (Measure | null)[]): Promise<(number[] | null)[]> {
+  const samples: (number[] | null)[] = measures.map((m) => (m ? [] : null));
+  for (let round = 0; round <= runs; round++) {
+    for (const [i, m] of measures.entries()) {
+      const into = samples[i];
+      if (!m || !into) continue;
+      try {
+        const ms = await m.run();
+        if (round > 0) into.push(ms);
+      } catch (e) {
+        if (!m.onError) throw e;
+        samples[i] = null;
+        m.onError(e as Error);
+      }
+    }
+  }
+  return samples;
+}
+
 function makeRow(model: string, size: number, flops: number, ortMs: number[], torchMs: number[] | null, refMs: number[]): BenchRow {
   const ms = median(ortMs);
   const gflops = flops / ms / 1e6;
@@ -142,6 +164,12 @@ function makeRow(model: string, size: number, flops: number, ortMs: number[], to
     ratio: tMs === null ? null : round(tMs / ms, 2),
     of_peak: round(gflops / refGflops, 3),
   };
+}
+
+/** Passes a measurement through once the process has gone quiet again (see settle.ts). */
+async function settled(ms: number): Promise<number> {
+  await settle();
+  return ms;
 }
 
 function image(side: number, seed: number): RgbImage {

@@ -1,4 +1,4 @@
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { formatJson, formatTable, footer } from '../bench/format.js';
 import { runBench } from '../bench/run.js';
 import { defaultThreads } from '../runtime/session.js';
@@ -19,7 +19,7 @@ Each row is one model at one size: the median ms of one stylisation of a square 
 with a style of the same size (encode content + encode style + AdaIN + decode), the conv
 GFLOP/s that achieves (FLOPs counted from the layer list and weight shapes: the encoder
 twice, then the decoder), of_peak = that over the GFLOP/s onnxruntime reaches on one
-3x3 conv 128->128 at 128x128, and the same architecture in PyTorch (random weights, same
+3x3 conv 128->128 at 128x128 (zero padding) measured alongside, and the same architecture in PyTorch (random weights, same
 threads) with the speed-up torch_ms / ms. onnxruntime, PyTorch and the reference conv run
 in turn, run by run, so that machine noise hits all three alike.
 
@@ -47,10 +47,10 @@ export function benchCommand(io: BenchOutput = PROCESS_OUTPUT): Command {
   return new Command('bench')
     .description('Benchmark stylisation speed per model and size, against PyTorch when installed')
     .option('--models-dir <dir>', 'folder with weight files (also $ADAIN_MODELS_DIR)')
-    .option('--model <names>', 'models to benchmark, repeatable or comma-separated (default: all present)', collectNames, [])
-    .option('--sizes <list>', 'comma-separated image sides in pixels', parseSizes, [256, 512])
+    .addOption(new Option('--model <names>', 'models to benchmark, repeatable or comma-separated').argParser(collectNames).default([], 'every model whose files are present'))
+    .addOption(new Option('--sizes <list>', 'comma-separated image sides in pixels').argParser(parseSizes).default([256, 512], '256,512'))
     .option('--runs <n>', 'timed runs after one warm-up; the median is reported', parseInteger('a run count', 1, 1000), 5)
-    .option('--threads <n>', 'intra-op threads for onnxruntime and PyTorch (default: all cores)', parseInteger('a thread count', 1, 1024), defaultThreads())
+    .addOption(new Option('--threads <n>', 'intra-op threads for onnxruntime and PyTorch').argParser(parseInteger('a thread count', 1, 1024)).default(defaultThreads(), `all cores: ${defaultThreads()}`))
     .option('--json', 'print a JSON array of rows instead of the table')
     .option('--no-torch', 'do not compare with PyTorch')
     .addHelpText('after', HELP)

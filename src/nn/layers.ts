@@ -16,7 +16,12 @@ export function conv(g: Graph, x: string, name: string, p: ConvParams): string {
   const w = g.initializer(`${name}.weight`, p.weight);
   const b = g.initializer(`${name}.bias`, p.bias);
   const input = k === 3 ? reflectPad(g, x, 1) : x;
-  return g.op('Conv', [input, w, b], { kernel_shape: { ints: [k, k] }, pads: { ints: [0, 0, 0, 0] }, strides: { ints: [1, 1] } });
+  return convValid(g, input, w, b, k);
+}
+
+/** A k x k convolution, stride 1, no padding, of value `x` by the values `w` (OIHW) and `b`. */
+export function convValid(g: Graph, x: string, w: string, b: string, k: number): string {
+  return g.op('Conv', [x, w, b], { kernel_shape: { ints: [k, k] }, pads: { ints: [0, 0, 0, 0] }, strides: { ints: [1, 1] } });
 }
 
 export function reflectPad(g: Graph, x: string, p: number): string {

@@ -1,0 +1,17 @@
+import { PairSampler, listImages, loadTrainingImage } from './src/train/data.js';
+import { TrainingBatches } from './src/train/prefetch.js';
+import { Rng } from './src/train/rng.js';
+import sharp from 'sharp';
+console.log('sharp concurrency', sharp.concurrency(), process.env.UV_THREADPOOL_SIZE);
+const files = await listImages('examples');
+let t0 = performance.now();
+for (let i = 0; i < 40; i++) await loadTrainingImage(files[i % 5], { loadSize: 512, crop: 256, rng: new Rng(i) });
+console.log('serial ms/image', ((performance.now() - t0) / 40).toFixed(1));
+t0 = performance.now();
+await Promise.all(Array.from({length: 40}, (_, i) => loadTrainingImage(files[i % 5], { loadSize: 512, crop: 256, rng: new Rng(i) })));
+console.log('parallel ms/image', ((performance.now() - t0) / 40).toFixed(1));
+const s = new TrainingBatches(new PairSampler(files, files, { seed: 1 }), { batchSize: 8, loadSize: 512, crop: 256, seed: 1, depth: 3 });
+t0 = performance.now();
+for (let i = 0; i < 10; i++) await s.next();
+console.log('batches ms/batch', ((performance.now() - t0) / 10).toFixed(0));
+await s.close();
