@@ -332,10 +332,31 @@ export interface LoadTrainingImageOptions {
 }
 
 /**
- * libvips strictness, as in image/io.ts: the 'error' level rejects truncated and corrupt data (it would otherwise decode to grey) while still accepting
- * JPEGs with harmless warnings.
+ * libvips strictness, as in image/io.ts: the 'error' level rejects truncated and corrupt data
+ * (which would otherwise decode to grey) but still accepts JPEGs with harmless warnings.
  */
 const FAIL_ON = 'error' as const;
+
+/** Why sharp could not read a file's header, in words for a one-line message. */
+async function metadataFailure(file: string, err: unknown): Promise<string> {
+  const why = reason(err);
+  if (/unsupported image format/i.test(why)) {
+    let stat;
+    try {
+      stat = await fs.stat(file);
+    } catch (e) {
+      const code = errnoCode(e);
+      if (code === 'ENOENT' || code === 'ENOTDIR') return 'it no longer exists';
+      if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
+      return reason(e);
+    }
+    if (stat.isDirectory()) return 'it is a folder';
+    if (stat.size === 0) return 'empty file';
+    return 'not a PNG, JPEG or WebP image';
+  }
+  if (/input file is missing/i.test(why)) return 'it no longer exists';
+  return why;
+}
 
 function checkSide(name: string, value: number): void {
   if (!Number.isInteger(value) || value < 1) throw new RangeError(`${name} must be a positive integer, got ${value}`);
@@ -352,25 +373,14 @@ export async function loadTrainingImage(file: string, opts: LoadTrainingImageOpt
   checkSide('loadSize', opts.loadSize);
   const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
 
-  let bytes: Buffer;
-  try {
-    bytes = await fs.readFile(file);
-  } catch (err) {
-    const code = errnoCode(err);
-    if (code === 'ENOENT' || code === 'ENOTDIR') throw new UnreadableImageError(file, 'it no longer exists');
-    if (code === 'EACCES' || code === 'EPERM') throw new UnreadableImageError(file, 'permission denied');
-    if (code === 'EISDIR') throw new UnreadableImageError(file, 'it is a folder');
-    if (code === 'EIO') throw new UnreadableImageError(file, 'input/output error');
-    throw err;
-  }
-  if (bytes.length === 0) throw new UnreadableImageError(file, 'empty file');
-
+  // sharp opens the file itself (twice: header, then pixels; the second read comes from the OS
+  // cache): each await is a hop through the JS main thread, and fewer hops keep the loader going
+  // while a training step occupies that thread.
   let meta: Metadata;
   try {
-    meta = await sharp(bytes, { failOn: FAIL_ON, limitInputPixels: false }).metadata();
+    meta = await sharp(file, { failOn: FAIL_ON, limitInputPixels: false }).metadata();
   } catch (err) {
-    const why = reason(err);
-    throw new UnreadableImageError(file, /unsupported image format/i.test(why) ? 'not a PNG, JPEG or WebP image' : why);
+    throw new UnreadableImageError(file, await metadataFailure(file, err));
   }
   const width = meta.autoOrient?.width ?? meta.width;
   const height = meta.autoOrient?.height ?? meta.height;
@@ -388,7 +398,7 @@ export async function loadTrainingImage(file: string, opts: LoadTrainingImageOpt
 
   let decoded: { data: Buffer; info: OutputInfo };
   try {
-    decoded = await sharp(bytes, { failOn: FAIL_ON, limitInputPixels: false })
+    decoded = await sharp(file, { failOn: FAIL_ON, limitInputPixels: false })
       .autoOrient()
       .resize({ width: outW, height: outH, fit: 'fill' })
       .extract({ left, top, width: opts.crop, height: opts.crop })
