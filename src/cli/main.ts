@@ -3,6 +3,8 @@ import { UserError } from '../errors.js';
 import { benchCommand } from './bench-command.js';
 import { modelsCommand } from './models-command.js';
 import { stylizeCommand } from './stylize-command.js';
+import { trainCommand } from './train-command.js';
+import { dataCommand } from './data-command.js';
 
 /** Exit codes: 0 ok, 2 bad input or usage (one-line message), 1 a bug (stack trace). */
 export async function main(argv: string[]): Promise<number> {
@@ -14,6 +16,8 @@ export async function main(argv: string[]): Promise<number> {
     .showHelpAfterError('(add --help for usage)');
   program.addCommand(stylizeCommand());
   program.addCommand(modelsCommand());
+  program.addCommand(trainCommand());
+  program.addCommand(dataCommand());
   program.addCommand(benchCommand());
   for (const c of program.commands) c.exitOverride();
   try {

@@ -52,6 +52,7 @@ export class Tape {
 
   /** Records one differentiable op: `output` (of `shape`) computed from `inputs`. */
   record(output: string, shape: Shape, inputs: string[], backward: Backward): string {
+    if (this.shapes.has(output)) throw new Error(`tape: value '${output}' recorded twice`);
     this.shapes.set(output, shape);
     if (inputs.some((v) => this.live.has(v))) {
       this.live.add(output);
@@ -97,10 +98,11 @@ export function conv(t: Tape, x: string, w: string, b: string): string {
   const g = t.g;
   const [n, , h, wd] = t.shape(x);
   const [co, , k] = t.shape(w);
+  const yShape = [n, co, h - k + 1, wd - k + 1];
   const y = convValid(g, x, w, b, k);
-  return t.record(y, [n, co, h - k + 1, wd - k + 1], [x, w, b], (dy) => [
+  return t.record(y, yShape, [x, w, b], (dy) => [
     () => g.op('Conv', [dy, flipKernel(g, w)], { kernel_shape: { ints: [k, k] }, pads: { ints: [k - 1, k - 1, k - 1, k - 1] } }),
-    () => convWeightGrad(t, x, dy, k),
+    () => convWeightGrad(g, x, t.shape(x), dy, yShape, k),
     () => g.op('ReduceSum', [dy, g.int64([0, 2, 3])], { keepdims: { i: 0 } }),
   ]);
 }
@@ -206,6 +208,7 @@ export function scale(t: Tape, x: string, c: number): string {
 
 /** Sum of values of one shape: each input's gradient is dy. */
 export function add(t: Tape, values: string[]): string {
+  if (values.length === 1) return values[0];
   return t.record(sum(t.g, values), t.shape(values[0]), values, (dy) => values.map(() => () => dy));
 }
 
@@ -232,10 +235,9 @@ function flipKernel(g: Graph, w: string): string {
  * fewer channels is unfolded: x (shifts s, over the output positions p) or dy (shifts -s over
  * the input positions q = p+s, zero outside the output).
  */
-function convWeightGrad(t: Tape, x: string, dy: string, k: number): string {
-  const g = t.g;
-  const [n, ci, hi, wi] = t.shape(x);
-  const [, co, ho, wo] = t.shape(dy);
+function convWeightGrad(g: Graph, x: string, xShape: Shape, dy: string, dyShape: Shape, k: number): string {
+  const [n, ci, hi, wi] = xShape;
+  const [, co, ho, wo] = dyShape;
   const kk = k * k;
   const flat = (v: string, c: number, hw: number) => g.op('Reshape', [v, g.int64([n, c, hw])]);
   // Batched A @ B^T (onnxruntime fuses the Transpose into the MatMul), summed over the batch.

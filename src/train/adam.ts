@@ -29,6 +29,7 @@ export class Adam {
   private readonly m: Float32Array[];
   private readonly v: Float32Array[];
   private t = 0;
+  private decayed: Float32Array[] | undefined;
 
   /** `params` are updated in place by step(); the map's order is kept in state(). */
   constructor(params: Map<string, Float32Array>, opts: AdamOptions = {}) {
@@ -60,25 +61,23 @@ export class Adam {
     // torch does this in float32 with its Python-float scalars cast to float32; so do we, so
     // that the trajectories agree to the last bit or two (m and v cancel a lot).
     const f = Math.fround;
-    const b1 = f(beta1), b2 = f(beta2), a1 = f(1 - beta1), a2 = f(1 - beta2), e = f(eps), wd = f(weightDecay);
-    const negStep = f(-lr / (1 - beta1 ** t)); // addcdiv_(m, denom, value=-step_size)
-    const bc2Sqrt = f(Math.sqrt(1 - beta2 ** t));
+    const k: Constants = {
+      b1: f(beta1), b2: f(beta2), a1: f(1 - beta1), a2: f(1 - beta2), eps: f(eps), wd: f(weightDecay),
+      negStep: f(-lr / (1 - beta1 ** t)), // addcdiv_(m, denom, value=-step_size)
+      bc2Sqrt: f(Math.sqrt(1 - beta2 ** t)),
+    };
     for (let i = 0; i < this.names.length; i++) {
-      const p = this.params[i];
-      const g = grads.get(this.names[i])!;
-      const m = this.m[i];
-      const v = this.v[i];
-      const n = p.length;
-      for (let j = 0; j < n; j++) {
-        // grad.add(param, alpha=wd) and m.mul_(b1).add_(g, alpha=1-b1) are fused multiply-adds
-        // in torch's CPU kernel: one rounding, which a double product (exact) plus sum gives.
-        const gj = wd === 0 ? g[j] : f(g[j] + wd * p[j]);
-        const mj = (m[j] = f(f(m[j] * b1) + a1 * gj));
-        const vj = (v[j] = f(f(v[j] * b2) + f(f(a2 * gj) * gj)));
-        const denom = f(f(f(Math.sqrt(vj)) / bc2Sqrt) + e);
-        p[j] = f(p[j] + f(f(negStep * mj) / denom));
-      }
+      if (k.wd !== 0) applyWeightDecay(grads.get(this.names[i])!, this.params[i], k.wd, this.scratch(i));
+      const g = k.wd !== 0 ? this.decayed![i] : grads.get(this.names[i])!;
+      adamKernel(this.params[i], g, this.m[i], this.v[i], k.b1, k.b2, k.a1, k.a2, k.eps, k.negStep, k.bc2Sqrt);
     }
+  }
+
+  /** Per-parameter buffer for grad + wd * param (allocated once, on the first step). */
+  private scratch(i: number): Float32Array {
+    this.decayed ??= this.params.map(() => new Float32Array(0));
+    if (this.decayed[i].length !== this.params[i].length) this.decayed[i] = new Float32Array(this.params[i].length);
+    return this.decayed[i];
   }
 
   /** A copy of the optimiser state (safe to keep while training continues). */
@@ -109,5 +108,33 @@ export class Adam {
       this.v[i].set(state.v.get(this.names[i])!);
     }
     this.t = state.step;
+  }
+}
+
+interface Constants { b1: number; b2: number; a1: number; a2: number; eps: number; wd: number; negStep: number; bc2Sqrt: number }
+
+/** grad.add(param, alpha=wd): a fused multiply-add in torch (one rounding; the double product is exact). */
+function applyWeightDecay(g: Float32Array, p: Float32Array, wd: number, out: Float32Array): void {
+  const f = Math.fround;
+  for (let j = 0; j < p.length; j++) out[j] = f(g[j] + wd * p[j]);
+}
+
+/**
+ * m.mul_(b1).add_(g, alpha=a1); v.mul_(b2).addcmul_(g, g, value=a2);
+ * denom = (v.sqrt() / bc2Sqrt).add_(eps); p.addcdiv_(m, denom, value=negStep) -- op by op in float32.
+ * A module-level function over plain arguments keeps V8's loop tight.
+ */
+function adamKernel(
+  p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array,
+  b1: number, b2: number, a1: number, a2: number, eps: number, negStep: number, bc2Sqrt: number,
+): void {
+  const f = Math.fround;
+  const n = p.length;
+  for (let j = 0; j < n; j++) {
+    const gj = g[j];
+    const mj = (m[j] = f(f(m[j] * b1) + a1 * gj));
+    const vj = (v[j] = f(f(v[j] * b2) + f(f(a2 * gj) * gj)));
+    const denom = f(f(f(Math.sqrt(vj)) / bc2Sqrt) + eps);
+    p[j] = f(p[j] + f(f(negStep * mj) / denom));
   }
 }

@@ -1,0 +1,107 @@
+import { Command, Option } from 'commander';
+import cliProgress from 'cli-progress';
+import { DEFAULT_MODEL } from '../models/registry.js';
+import { defaultThreads } from '../runtime/session.js';
+import { loadCheckpoint } from '../train/checkpoint.js';
+import { train, type StepValues, type TrainConfig } from '../train/trainer.js';
+import { UserError } from '../errors.js';
+import { parseInteger, parseNumber } from './options.js';
+
+type Flags = Omit<TrainConfig, 'out' | 'content'> & { content?: string; out?: string; resume?: string; quiet?: boolean };
+
+export function trainCommand(): Command {
+  return new Command('train')
+    .description('Train an AdaIN decoder (encoder frozen) from folders of photos and paintings')
+    .option('-c, --content <dir>', 'content images (searched recursively), e.g. MS-COCO train2017')
+    .option('-s, --style <dir>', 'style images (searched recursively), e.g. WikiArt')
+    .option('-e, --encoder <model>', 'encoder and AdaIN layer, as a model name from `adain models`', DEFAULT_MODEL)
+    .option('-o, --out <dir>', 'run folder: checkpoints, decoder.safetensors, logs, validation grids')
+    .addOption(new Option('--mode <mode>', 'style: AdaIN decoder; reconstruct: encode -> decode warm-up').choices(['style', 'reconstruct']).default('style'))
+    .option('--init <how>', "'random' (He init) or a decoder file to start from", 'random')
+    .option('--style-weight <w>', 'weight of the style loss', parseNumber('a weight', 0), 10)
+    .option('--content-weight <w>', 'weight of the content loss', parseNumber('a weight', 0), 1)
+    .addOption(new Option('--style-loss <kind>', 'mse: the paper; rms: the seed (sqrt of each term)').choices(['mse', 'rms']).default('mse'))
+    .option('--lr <lr>', 'Adam learning rate', parseNumber('a learning rate', 0), 1e-4)
+    .option('--lr-schedule <s>', "'inverse[:decay]' (lr/(1+decay*iter), paper) or 'step[:gamma[:every]]' (seed)", 'inverse:5e-5')
+    .option('-b, --batch-size <n>', 'images per step', parseInteger('a batch size'), 8)
+    .option('--load-size <n>', 'images are scaled so their shorter side is n', parseInteger('a size in pixels'), 512)
+    .option('--crop <n>', 'random square crop side', parseInteger('a size in pixels'), 256)
+    .option('-n, --iterations <n>', 'training steps in total', parseInteger('an iteration count'), 160000)
+    .option('--seed <n>', 'seed for pairs, crops and initialisation', parseInteger('a seed', 0), 0)
+    .option('--subset <n>', 'train on a fixed seeded set of n pairs (debugging)', parseInteger('a pair count'))
+    .option('--val-content <dir>', 'held-out content images for validation')
+    .option('--val-style <dir>', 'held-out style images for validation')
+    .option('--val-every <n>', 'validate every n steps', parseInteger('a step count'), 500)
+    .option('--checkpoint-every <n>', 'checkpoint every n steps', parseInteger('a step count'), 1000)
+    .option('--log-every <n>', 'log every n steps', parseInteger('a step count'), 10)
+    .option('--resume <dir>', 'continue a run exactly (same data order, optimiser state, step count)')
+    .option('-t, --threads <n>', 'CPU threads', parseInteger('a thread count'), defaultThreads())
+    .option('--models-dir <dir>', 'folder with weight files (also $ADAIN_MODELS_DIR)')
+    .option('-q, --quiet', 'no progress bar')
+    .addHelpText('after', `
+Losses (mean reductions): content = mean((f(g(t)) - t)^2) at the AdaIN layer; style = sum over
+relu1_1..the AdaIN layer of mean((mu - mu_s)^2) + mean((sigma - sigma_s)^2), means over batch and
+channels. Ctrl-C writes a checkpoint and exits; --resume continues it. A NaN/Inf loss stops the run
+and leaves the last checkpoint intact. The run folder holds decoder.safetensors, which
+\`adain stylize --decoder DIR/decoder.safetensors --model ${DEFAULT_MODEL}\` uses; log.jsonl; TensorBoard
+events (tensorboard --logdir runs) and val_*.png grids (style | content | stylised).`)
+    .action(async (flags: Flags, cmd: Command) => {
+      const config = await configFrom(flags, cmd);
+      let stop = false;
+      const onSigint = () => {
+        if (stop) process.exit(130);
+        stop = true;
+        process.stderr.write('\nadain: interrupted, writing a checkpoint (Ctrl-C again to quit at once)\n');
+      };
+      process.on('SIGINT', onSigint);
+      const bar = flags.quiet ? undefined : progressBar(config);
+      try {
+        const res = await train(config, {
+          shouldStop: () => stop,
+          onStep: (step, v) => bar?.update(step, v),
+        }, flags.resume);
+        bar?.stop();
+        const how = res.reason === 'interrupted' ? `interrupted at step ${res.step}; resume with --resume ${config.out}` : `finished ${res.step} steps`;
+        process.stderr.write(`${how}. Decoder: ${config.out}/decoder.safetensors${res.last ? ` (loss ${res.last.loss.toFixed(4)})` : ''}\n`);
+      } finally {
+        bar?.stop();
+        process.off('SIGINT', onSigint);
+      }
+    });
+}
+
+async function configFrom(f: Flags, cmd: Command): Promise<TrainConfig> {
+  if (f.resume) {
+    const ckpt = await loadCheckpoint(f.resume);
+    const saved = ckpt.config as unknown as TrainConfig;
+    // only what cannot change the run's meaning may be overridden when resuming
+    const given = (name: string) => cmd.getOptionValueSource(name) === 'cli';
+    return {
+      ...saved, out: f.resume,
+      iterations: given('iterations') ? f.iterations : saved.iterations,
+      threads: f.threads,
+      checkpointEvery: given('checkpointEvery') ? f.checkpointEvery : saved.checkpointEvery,
+      modelsDir: f.modelsDir ?? saved.modelsDir,
+    };
+  }
+  if (!f.content) throw new UserError('--content DIR is required (or --resume RUN_DIR)');
+  if (!f.out) throw new UserError('--out DIR is required: the run folder for checkpoints and logs');
+  return { ...f, content: f.content, out: f.out } as TrainConfig;
+}
+
+function progressBar(config: TrainConfig) {
+  const tty = Boolean(process.stderr.isTTY);
+  const bar = new cliProgress.SingleBar({
+    format: 'train |{bar}| {value}/{total} | {its} it/s | {ips} img/s | loss {loss} (c {closs} s {sloss}) | ETA {eta_formatted}',
+    stream: process.stderr, hideCursor: tty, noTTYOutput: !tty, notTTYSchedule: 10_000, etaBuffer: 50,
+  }, cliProgress.Presets.shades_classic);
+  let started = false;
+  return {
+    update(step: number, v: StepValues) {
+      const payload = { its: v.its.toFixed(2), ips: v.images_per_s.toFixed(1), loss: v.loss.toPrecision(4), closs: v.content_loss.toPrecision(3), sloss: v.style_loss.toPrecision(3) };
+      if (!started) { bar.start(config.iterations, step, payload); started = true; } else bar.update(step, payload);
+    },
+    stop() { if (started) { bar.stop(); started = false; } },
+  };
+}
+

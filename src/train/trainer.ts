@@ -1,0 +1,243 @@
+import path from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { UserError } from '../errors.js';
+import { encodeImage, type RgbImage } from '../image/io.js';
+import { CUT_LAYERS, downsampleFactor, type CutLayer } from '../models/architectures.js';
+import { decoderWeights, encoderWeights, type ConvWeights } from '../models/canonical-weights.js';
+import { findModel } from '../models/registry.js';
+import { resolveWeightFile } from '../models/resolve.js';
+import { createSession } from '../runtime/session.js';
+import { readWeights } from '../weights/index.js';
+import { Adam } from './adam.js';
+import { loadCheckpoint, saveCheckpoint, unflattenConvWeights } from './checkpoint.js';
+import { listImages, PairSampler } from './data.js';
+import { TargetEncoder, type StepTargets } from './features.js';
+import { initDecoder } from './init.js';
+import { JsonlLog } from './jsonl-log.js';
+import { TrainingBatches, type TrainingBatch, type TrainingBatchesState } from './prefetch.js';
+import { buildSchedule, parseLrSchedule } from './schedule.js';
+import { trainStepModel } from './step-graph.js';
+import { EventWriter } from './tensorboard.js';
+
+/** Everything that defines a run; saved in every checkpoint so that --resume needs nothing else. */
+export interface TrainConfig {
+  content: string;
+  style?: string;
+  /** A registry model name: its encoder and cut layer are used (e.g. cd16x-r41). */
+  encoder: string;
+  out: string;
+  mode: 'style' | 'reconstruct';
+  /** 'random' (He init) or a decoder/checkpoint file to start from. */
+  init: string;
+  styleWeight: number;
+  contentWeight: number;
+  styleLoss: 'mse' | 'rms';
+  lr: number;
+  lrSchedule: string;
+  batchSize: number;
+  loadSize: number;
+  crop: number;
+  iterations: number;
+  seed: number;
+  subset?: number;
+  valContent?: string;
+  valStyle?: string;
+  valEvery: number;
+  checkpointEvery: number;
+  logEvery: number;
+  threads: number;
+  modelsDir?: string;
+}
+
+export interface TrainHooks {
+  /** Called after every step with the values logged for it. */
+  onStep?: (step: number, values: StepValues) => void;
+  warn?: (message: string) => void;
+  /** Polled after each step; true stops the run with a checkpoint (Ctrl-C). */
+  shouldStop?: () => boolean;
+}
+
+export interface StepValues {
+  loss: number;
+  content_loss: number;
+  style_loss: number;
+  lr: number;
+  its: number;
+  images_per_s: number;
+  data_wait_ms: number;
+}
+
+export interface TrainResult {
+  step: number;
+  reason: 'done' | 'interrupted';
+  last?: StepValues;
+}
+
+/** The AdaIN style loss compares statistics at relu1_1 .. the cut layer of the same encoder. */
+export function styleLayersFor(cut: CutLayer): CutLayer[] {
+  return CUT_LAYERS.slice(0, CUT_LAYERS.indexOf(cut) + 1);
+}
+
+export async function train(config: TrainConfig, hooks: TrainHooks = {}, resume?: string): Promise<TrainResult> {
+  const warn = hooks.warn ?? ((m: string) => process.stderr.write(`adain: warning: ${m}\n`));
+  const ckpt = resume ? await loadCheckpoint(resume, { warn }) : undefined;
+  const spec = findModel(config.encoder);
+  const { kind, cut } = spec.encoder;
+  const factor = downsampleFactor(cut);
+  if (config.crop % factor !== 0) throw new UserError(`--crop ${config.crop} must be a multiple of ${factor} for ${config.encoder}`);
+  if (config.mode === 'style' && !config.style) throw new UserError('--mode style needs --style DIR (paintings)');
+  const styleLayers = config.mode === 'style' ? styleLayersFor(cut) : [];
+
+  const encFile = await resolveWeightFile(spec.encoder.weights, { modelsDir: config.modelsDir });
+  const encoder = encoderWeights(kind, cut, await readWeights(encFile), encFile);
+  const decoder = ckpt ? unflattenConvWeights(ckpt.weights, ckpt.path) : await initialDecoder(config, cut, encoder);
+  const params = new Map<string, Float32Array>();
+  for (const [name, p] of decoder) { params.set(`${name}.weight`, p.weight.data); params.set(`${name}.bias`, p.bias.data); }
+  const adam = new Adam(params);
+  if (ckpt) adam.load(ckpt.optimizer);
+  let step = ckpt?.step ?? 0;
+
+  const contents = await listImages(config.content, { label: '--content' });
+  const styles = config.style ? await listImages(config.style, { label: '--style' }) : contents;
+  const schedule = buildSchedule(parseLrSchedule(config.lrSchedule), config.lr, { itersPerEpoch: contents.length / config.batchSize });
+  const threads = { threads: config.threads };
+  const targets = await TargetEncoder.create(kind, cut, styleLayers, encoder, threads);
+  const B = config.batchSize, S = config.crop;
+  const session = await createSession(trainStepModel({
+    kind, cut, styleLayers, encoder, batch: B, height: S, width: S, mode: config.mode, styleLoss: config.styleLoss,
+    contentWeight: config.contentWeight, styleWeight: config.styleWeight,
+    decoderShapes: new Map([...decoder].map(([n, p]) => [n, { weight: p.weight.shape, bias: p.bias.shape }])),
+  }), threads);
+  // Weights are fed as tensors over the very arrays Adam updates in place: nothing is rebuilt per step.
+  const weightFeeds: Record<string, ort.Tensor> = {};
+  for (const [name, p] of decoder) {
+    weightFeeds[`${name}.weight`] = new ort.Tensor('float32', p.weight.data, p.weight.shape);
+    weightFeeds[`${name}.bias`] = new ort.Tensor('float32', p.bias.data, p.bias.shape);
+  }
+  const runStep = async (t: StepTargets, content: Float32Array) => {
+    const feeds: Record<string, ort.Tensor> = { ...weightFeeds, target: new ort.Tensor('float32', t.target, [B, encoder.get([...encoder.keys()].at(-1)!)!.weight.shape[0], S / factor, S / factor]) };
+    for (const l of styleLayers) {
+      const c = t.styleMean.get(l)!.length / B;
+      feeds[`style_mean_${l}`] = new ort.Tensor('float32', t.styleMean.get(l)!, [B, c]);
+      feeds[`style_std_${l}`] = new ort.Tensor('float32', t.styleStd.get(l)!, [B, c]);
+    }
+    if (config.mode === 'reconstruct') feeds.content = new ort.Tensor('float32', content, [B, 3, S, S]);
+    return session.run(feeds);
+  };
+  const batchTargets = (b: TrainingBatch) => targets.targets(b.content, config.mode === 'style' ? b.style : undefined, [B, 3, S, S]);
+
+  const batches = new TrainingBatches(new PairSampler(contents, styles, { seed: config.seed, subset: config.subset }), {
+    batchSize: B, loadSize: config.loadSize, crop: S, seed: config.seed, warn, resume: ckpt?.sampler as TrainingBatchesState | undefined,
+  });
+  const val = config.valContent ? await validationBatch(config, warn) : undefined;
+  const log = new JsonlLog(path.join(config.out, 'log.jsonl'));
+  const events = new EventWriter(config.out);
+  events.sessionStart(step);
+
+  const save = async (metrics?: Record<string, number>) => saveCheckpoint(config.out, {
+    weights: decoder, optimizer: adam.state(), step, config: { ...config, kind, cut }, sampler: batches.state(), metrics, encoder: kind, cut,
+  });
+
+  let last: StepValues | undefined;
+  let windowStart = performance.now(), windowSteps = 0, waitStart = batches.stats().waitMs;
+  try {
+    while (step < config.iterations) {
+      const batch = await batches.next();
+      const t = await batchTargets(batch);
+      const lr = schedule(step);
+      const out = await runStep(t, batch.content);
+      const loss = scalar(out.loss);
+      if (!Number.isFinite(loss)) {
+        throw new UserError(`loss is ${loss} at step ${step + 1}; training stopped. The last good checkpoint in ${config.out} is intact: resume from it with a lower --lr or --style-weight`);
+      }
+      const grads = new Map<string, Float32Array>();
+      for (const name of params.keys()) grads.set(name, out[`grad:${name}`].data as Float32Array);
+      adam.step(grads, lr);
+      step++;
+      windowSteps++;
+
+      const now = performance.now();
+      const its = (windowSteps * 1000) / (now - windowStart);
+      last = {
+        loss, content_loss: scalar(out.content_loss), style_loss: scalar(out.style_loss), lr, its, images_per_s: its * B,
+        data_wait_ms: batches.stats().waitMs - waitStart,
+      };
+      hooks.onStep?.(step, last);
+      if (step % config.logEvery === 0 || step === config.iterations) {
+        log.log(step, { ...last });
+        events.scalars({ 'loss/total': last.loss, 'loss/content': last.content_loss, 'loss/style': last.style_loss, 'train/lr': lr, 'train/images_per_s': last.images_per_s }, step);
+        windowStart = now; windowSteps = 0; waitStart = batches.stats().waitMs;
+      }
+      if (val && (step % config.valEvery === 0 || step === config.iterations)) {
+        const vt = await batchTargets(val);
+        const vo = await runStep(vt, val.content);
+        const values = { val_loss: scalar(vo.loss), val_content_loss: scalar(vo.content_loss), val_style_loss: scalar(vo.style_loss) };
+        log.log(step, values);
+        events.scalars({ 'val/loss': values.val_loss, 'val/content': values.val_content_loss, 'val/style': values.val_style_loss }, step);
+        const grid = validationGrid(val, vo.decoded.data as Float32Array, B, S);
+        const png = await encodeImage(grid, 'png');
+        await import('node:fs/promises').then((fs) => fs.writeFile(path.join(config.out, `val_${String(step).padStart(7, '0')}.png`), png));
+        events.image('val/style|content|stylised', png, grid.width, grid.height, step);
+      }
+      if (step % config.checkpointEvery === 0 && step < config.iterations) await save({ loss });
+      if (hooks.shouldStop?.()) {
+        await save({ loss });
+        return { step, reason: 'interrupted', last };
+      }
+    }
+    await save(last ? { loss: last.loss } : undefined);
+    return { step, reason: 'done', last };
+  } finally {
+    batches.close();
+    log.close();
+    events.close();
+    await targets.dispose();
+    await session.release();
+  }
+}
+
+async function initialDecoder(config: TrainConfig, cut: CutLayer, encoder: ConvWeights): Promise<ConvWeights> {
+  if (config.init === 'random') return initDecoder(cut, encoder, config.seed);
+  const file = config.init;
+  const w = decoderWeights(cut, await readWeights(file), file);
+  // copies: Adam updates the arrays in place and must not touch the loaded file's buffers
+  return new Map([...w].map(([n, p]) => [n, { weight: { shape: p.weight.shape, data: new Float32Array(p.weight.data) }, bias: { shape: p.bias.shape, data: new Float32Array(p.bias.data) } }]));
+}
+
+/** A fixed, seeded batch of held-out pairs, used at every validation. */
+async function validationBatch(config: TrainConfig, warn: (m: string) => void): Promise<TrainingBatch> {
+  const contents = await listImages(config.valContent!, { label: '--val-content' });
+  const styles = config.valStyle ? await listImages(config.valStyle, { label: '--val-style' }) : contents;
+  const stream = new TrainingBatches(new PairSampler(contents, styles, { seed: config.seed + 1, subset: config.batchSize }), {
+    batchSize: config.batchSize, loadSize: config.loadSize, crop: config.crop, seed: config.seed + 1, depth: 1, warn,
+  });
+  try {
+    return await stream.next();
+  } finally {
+    stream.close();
+  }
+}
+
+/** Rows of style | content | stylised crops, for people to look at. */
+function validationGrid(val: TrainingBatch, decoded: Float32Array, B: number, S: number): RgbImage {
+  const rows = Math.min(B, 4);
+  const W = 3 * S, H = rows * S;
+  const out = new Float32Array(3 * W * H);
+  const sources = [val.style, val.content, decoded];
+  for (let r = 0; r < rows; r++) {
+    sources.forEach((src, col) => {
+      for (let c = 0; c < 3; c++) {
+        for (let y = 0; y < S; y++) {
+          const from = ((r * 3 + c) * S + y) * S;
+          const to = c * W * H + (r * S + y) * W + col * S;
+          for (let x = 0; x < S; x++) out[to + x] = Math.min(1, Math.max(0, src[from + x]));
+        }
+      }
+    });
+  }
+  return { width: W, height: H, data: out };
+}
+
+function scalar(t: ort.Tensor | undefined): number {
+  return t ? Number((t.data as Float32Array)[0]) : NaN;
+}

@@ -1,0 +1,90 @@
+// The training-step graph (losses and every decoder gradient) against PyTorch autograd
+// (scripts/fixtures/train_step.py, float64 reference on float32 inputs).
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import type * as ort from 'onnxruntime-node';
+import { UserError } from '../src/errors.js';
+import type { CutLayer } from '../src/models/architectures.js';
+import { decoderWeights, encoderWeights } from '../src/models/canonical-weights.js';
+import { createSession, floatTensor } from '../src/runtime/session.js';
+import { trainStepModel, type TrainStepSpec } from '../src/train/step-graph.js';
+import { readWeights } from '../src/weights/index.js';
+import { maxAbs, maxAbsDiff } from './helpers/fixtures.js';
+
+const ROOT = fileURLToPath(new URL('./fixtures/train/', import.meta.url));
+
+interface Entry { file: string; shape: number[] }
+interface Case {
+  cut: CutLayer; mode: 'style' | 'reconstruct'; styleLoss: 'mse' | 'rms'; styleLayers: CutLayer[];
+  contentWeight: number; styleWeight: number; batch: number; height: number; width: number; decoder: string;
+  loss: number; content_loss: number; style_loss: number; pixel_loss?: number;
+  inputs: Record<string, Entry>; outputs: Record<string, Entry>;
+}
+const manifest = JSON.parse(readFileSync(join(ROOT, 'manifest.json'), 'utf8')) as { encoder: string; cases: Record<string, Case> };
+
+function load(e: Entry): { data: Float32Array; dims: number[] } {
+  const bytes = readFileSync(join(ROOT, e.file));
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const data = Float32Array.from({ length: bytes.byteLength / 4 }, (_, i) => view.getFloat32(i * 4, true));
+  assert.equal(data.length, e.shape.reduce((a, b) => a * b, 1), `${e.file}: size`);
+  return { data, dims: e.shape };
+}
+
+async function setup(c: Case): Promise<{ spec: TrainStepSpec; params: Record<string, ort.Tensor> }> {
+  const encFile = join(ROOT, manifest.encoder);
+  const encoder = encoderWeights('cd16x', 'relu4_1', await readWeights(encFile), encFile);
+  const decFile = join(ROOT, c.decoder);
+  const decoder = decoderWeights(c.cut, await readWeights(decFile), decFile);
+  const params: Record<string, ort.Tensor> = {};
+  for (const [name, p] of decoder) {
+    params[`${name}.weight`] = floatTensor(p.weight.data, p.weight.shape);
+    params[`${name}.bias`] = floatTensor(p.bias.data, p.bias.shape);
+  }
+  const spec: TrainStepSpec = {
+    kind: 'cd16x', cut: c.cut, styleLayers: c.styleLayers, encoder,
+    decoderShapes: new Map([...decoder].map(([n, p]) => [n, { weight: p.weight.shape, bias: p.bias.shape }])),
+    batch: c.batch, height: c.height, width: c.width, mode: c.mode, styleLoss: c.styleLoss,
+    contentWeight: c.contentWeight, styleWeight: c.styleWeight,
+  };
+  return { spec, params };
+}
+
+for (const [name, c] of Object.entries(manifest.cases)) {
+  test(`${name}: losses, decoded image and every decoder gradient match PyTorch autograd`, async () => {
+    const { spec, params } = await setup(c);
+    const session = await createSession(trainStepModel(spec), { threads: 1 });
+    const feeds = { ...params };
+    for (const [k, e] of Object.entries(c.inputs)) { const t = load(e); feeds[k] = floatTensor(t.data, t.dims); }
+    const out = await session.run(feeds);
+
+    const scalars: [string, number][] = [['loss', c.loss], ['content_loss', c.content_loss], ['style_loss', c.style_loss]];
+    if (c.pixel_loss !== undefined) scalars.push(['pixel_loss', c.pixel_loss]);
+    for (const [k, expected] of scalars) {
+      const actual = (out[k].data as Float32Array)[0];
+      assert.ok(Math.abs(actual - expected) <= 1e-5 * Math.max(Math.abs(expected), 1), `${k}: ${actual} vs PyTorch ${expected}`);
+    }
+    const grads = Object.keys(out).filter((k) => k.startsWith('grad:')).sort();
+    assert.deepEqual(grads, Object.keys(params).map((p) => `grad:${p}`).sort(), 'one gradient per decoder parameter');
+    for (const [k, e] of Object.entries(c.outputs)) {
+      const expected = load(e);
+      assert.deepEqual([...out[k].dims], expected.dims, `${k}: shape`);
+      const actual = out[k].data as Float32Array;
+      const err = maxAbsDiff(actual, expected.data), scale = maxAbs(expected.data);
+      assert.ok(scale > 0 && err <= 1e-4 * scale, `${k}: max abs error ${err} > 1e-4 x ${scale}`);
+    }
+  });
+}
+
+test('the training graph rejects sizes the decoder cannot invert and mismatched decoder shapes', async () => {
+  const { spec } = await setup(manifest.cases.r41_style_mse);
+  assert.throws(() => trainStepModel({ ...spec, height: 36 }), (e: unknown) => e instanceof UserError && /multiple of 8/.test(e.message));
+  assert.throws(() => trainStepModel({ ...spec, width: 8 }), (e: unknown) => e instanceof UserError && /at least 16/.test(e.message));
+  const shapes = new Map(spec.decoderShapes);
+  shapes.set('dec3_4', { weight: [32, 31, 3, 3], bias: [32] });
+  assert.throws(() => trainStepModel({ ...spec, decoderShapes: shapes }), (e: unknown) => e instanceof UserError && /dec3_4/.test(e.message));
+  shapes.delete('dec3_4');
+  assert.throws(() => trainStepModel({ ...spec, decoderShapes: shapes }), (e: unknown) => e instanceof UserError && /no shape for decoder layer 'dec3_4'/.test(e.message));
+});
