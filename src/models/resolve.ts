@@ -9,6 +9,7 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import envPaths from 'env-paths';
 import { UserError } from '../errors.js';
 import { downloadVerified, sha256File } from '../weights/download.js';
@@ -25,7 +26,10 @@ export interface ResolveOptions {
   fetchImpl?: typeof fetch;
 }
 
-export type SearchSource = '--models-dir' | 'ADAIN_MODELS_DIR' | 'cache';
+export type SearchSource = 'bundled' | '--models-dir' | 'ADAIN_MODELS_DIR' | 'cache';
+
+/** The project's own trained decoders ship in the package's models/ folder. */
+export const BUNDLED_DIR = fileURLToPath(new URL('../../models/', import.meta.url));
 
 export interface SearchDir {
   dir: string;
@@ -59,7 +63,7 @@ export function modelsCacheDir(opts: Pick<ResolveOptions, 'cacheDir'> = {}): str
 
 /** The folders searched for weight files, in order. */
 export function searchDirs(opts: Pick<ResolveOptions, 'modelsDir' | 'cacheDir'> = {}): SearchDir[] {
-  const dirs: SearchDir[] = [];
+  const dirs: SearchDir[] = [{ dir: BUNDLED_DIR, source: 'bundled' }];
   if (opts.modelsDir) dirs.push({ dir: path.resolve(opts.modelsDir), source: '--models-dir' });
   const envDir = process.env.ADAIN_MODELS_DIR;
   if (envDir) dirs.push({ dir: path.resolve(envDir), source: 'ADAIN_MODELS_DIR' });
@@ -92,8 +96,8 @@ export async function resolveWeightFile(w: WeightFile, opts: ResolveOptions = {}
   }
 
   const cachePath = path.join(dirs[dirs.length - 1].dir, w.file);
-  const suggested = path.join(dirs[0].dir, w.file);
-  const searched = dirs.map((d) => `${d.dir} (${d.source})`).join(', ');
+  const suggested = path.join(dirs[1].dir, w.file); // the first user folder, not the bundled one
+  const searched = dirs.filter((d) => d.source !== 'bundled').map((d) => `${d.dir} (${d.source})`).join(', ');
   if (!w.url) {
     throw new UserError(
       `model file ${w.file} not found and has no download URL; put it at ${suggested} ` +

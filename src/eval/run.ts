@@ -1,0 +1,357 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { UserError } from '../errors.js';
+import type { RgbImage } from '../image/io.js';
+import { findModel, MODELS } from '../models/registry.js';
+import { modelStatus, type ResolveOptions } from '../models/resolve.js';
+import { median } from '../bench/stats.js';
+import type { ChannelStats, FeatureMap } from '../stylize/features.js';
+import { loadModel, type StyleModel } from '../stylize/style-model.js';
+import { contactSheet, tableSheet } from './contact-sheet.js';
+import { Judge, type Measurement, type StyleTarget } from './judge.js';
+import { DEFAULT_OPTIMIZE_CONTENT_WEIGHT, DEFAULT_OPTIMIZE_LR, DEFAULT_OPTIMIZE_STYLE_WEIGHT, GatysOptimizer } from './optimize.js';
+import { loadEvalSet, loadSquare, type EvalSet } from './pairs.js';
+
+/**
+ * `adain eval`: every model (and the references) on the same held-out pairs, judged by the
+ * normalised VGG-19 (eval/judge.ts).
+ *
+ * - Pairs: `contents` x `styles` images chosen with a seeded generator from two folders
+ *   (default the test split), all content x style pairs; each image resized so its shorter
+ *   side is `size` and centre-cropped to size x size (eval/pairs.ts).
+ * - Rows (pairs 'all'): `content-unchanged` (the content image as the output: the style
+ *   distance of doing nothing, content distance 0), then each model.
+ * - Rows (pairs 'subset'): the same on a seeded subset of `optimizePairs` pairs, plus
+ *   `optimize-<n>` for each iteration count (Gatys optimisation of the judge's own loss,
+ *   content weight 1, style weight 10, Adam on the pixels from the content image) - like for
+ *   like, since optimisation is too slow for every pair.
+ * - Distances are means over the pairs of the row's set.
+ * - ms_512: median wall time of one stylisation of a 512x512 content with a 512x512 style
+ *   (style encoding included, as `adain stylize` does), after one warm-up run; 0 for
+ *   content-unchanged; for optimize-<n>: the measured time of one iteration at 512x512
+ *   (after a warm-up iteration) times n. null when timing is off (speedRuns 0).
+ */
+export interface EvalEntry {
+  /** Row name. */
+  name: string;
+  /** Registry model providing the encoder (and the decoder unless `decoder` is given). */
+  model: string;
+  /** A decoder weights file instead of the model's. */
+  decoder?: string;
+}
+
+export interface EvalConfig {
+  contentDir: string;
+  styleDir: string;
+  contents: number;
+  styles: number;
+  seed: number;
+  /** Evaluation image side (a multiple of 8, at least 16). */
+  size: number;
+  /** Models to evaluate; default: every registry model whose files are on disk. */
+  models?: EvalEntry[];
+  /** Pairs in the optimisation subset; 0 skips the optimisation references. */
+  optimizePairs: number;
+  /** Iteration counts reported for the optimisation (one run to the largest, snapshots on the way). */
+  optimizeIterations: number[];
+  optimizeLr?: number;
+  contentWeight?: number;
+  styleWeight?: number;
+  /** Timed runs for ms_512 (median); 0: no timing, ms_512 is null. */
+  speedRuns: number;
+  /** Folder for the contact sheets and results.json; undefined: write nothing. */
+  out?: string;
+  sheetContents: number;
+  sheetStyles: number;
+  thumb: number;
+  threads?: number;
+  modelsDir?: string;
+  judgeFile?: string;
+  download?: boolean;
+  /** Progress of a stage; the returned object is updated and stopped by the run. */
+  progress?: (label: string, total: number) => { update(done: number): void; stop(): void };
+  /** Messages for the user (loading, files written). */
+  log?: (line: string) => void;
+}
+
+export type PairSet = 'all' | 'subset';
+
+export interface EvalRow {
+  model: string;
+  pairs: PairSet;
+  style_distance: number;
+  content_distance: number;
+  ms_512: number | null;
+}
+
+export interface EvalReport {
+  rows: EvalRow[];
+  /** What each row name is, for the table. */
+  notes: Record<string, string>;
+  size: number;
+  seed: number;
+  contents: string[];
+  styles: string[];
+  subset: { content: string; style: string }[];
+  /** Files written into `out`. */
+  files: string[];
+}
+
+export const CONTENT_UNCHANGED = 'content-unchanged';
+export const optimizeRowName = (iterations: number): string => `optimize-${iterations}`;
+const SPEED_SIZE = 512;
+
+/** Registry models whose weight files are all on disk (no download, no hashing). */
+export async function availableModels(opts: Pick<ResolveOptions, 'modelsDir' | 'cacheDir'> = {}): Promise<EvalEntry[]> {
+  const out: EvalEntry[] = [];
+  for (const spec of MODELS) {
+    const status = await modelStatus(spec, opts);
+    if (status.every((s) => s.localPath !== null && s.problem === null)) out.push({ name: spec.name, model: spec.name });
+  }
+  return out;
+}
+
+/** `NAME=MODEL:FILE`: a decoder file evaluated with MODEL's encoder, in a row named NAME. */
+export function parseDecoderEntry(text: string): EvalEntry {
+  const m = /^([^=]+)=([^:]+):(.+)$/.exec(text.trim());
+  if (!m) throw new UserError(`--decoder ${JSON.stringify(text)}: expected NAME=MODEL:FILE, e.g. mine=cd16x-r41:runs/cd16x/decoder.safetensors`);
+  findModel(m[2]);
+  return { name: m[1].trim(), model: m[2].trim(), decoder: m[3] };
+}
+
+export function checkEvalSize(size: number): void {
+  if (!Number.isInteger(size) || size % 8 !== 0 || size < 16) throw new UserError(`--size must be a multiple of 8 and at least 16, got ${size}`);
+}
+
+interface Scores { style: Float64Array; content: Float64Array }
+
+export async function runEval(cfg: EvalConfig): Promise<EvalReport> {
+  checkEvalSize(cfg.size);
+  const log = cfg.log ?? (() => undefined);
+  const progress = cfg.progress ?? (() => ({ update: () => undefined, stop: () => undefined }));
+  const runtime = { threads: cfg.threads };
+  const resolve = { modelsDir: cfg.modelsDir, download: cfg.download };
+  const entries = cfg.models ?? (await availableModels(resolve));
+  const names = new Set<string>();
+  for (const e of entries) {
+    if (names.has(e.name) || e.name === CONTENT_UNCHANGED || e.name.startsWith('optimize-')) throw new UserError(`model row name "${e.name}" is used twice or reserved; give each --decoder its own NAME`);
+    names.add(e.name);
+  }
+  const iterations = [...new Set(cfg.optimizeIterations)].sort((a, b) => a - b);
+  if (iterations.some((n) => !Number.isInteger(n) || n < 1)) throw new UserError(`optimisation iteration counts must be positive integers, got ${cfg.optimizeIterations.join(',')}`);
+
+  const set = await loadEvalSet(cfg.contentDir, cfg.styleDir, { contents: cfg.contents, styles: cfg.styles, seed: cfg.seed, subset: iterations.length ? cfg.optimizePairs : 0 });
+  const C = set.contents.length, S = set.styles.length, P = C * S;
+  log(`Evaluating ${C} contents x ${S} styles at ${cfg.size}x${cfg.size}` + (set.subset.length ? `; optimisation references on ${set.subset.length} of the pairs` : ''));
+
+  const judge = await Judge.load({ ...runtime, ...resolve, file: cfg.judgeFile });
+  const notes: Record<string, string> = { [CONTENT_UNCHANGED]: 'reference: the content image as the output' };
+  const scores = new Map<string, Scores>();
+  const speed = new Map<string, number | null>();
+  const sheetC = Math.min(cfg.sheetContents, C), sheetS = Math.min(cfg.sheetStyles, S);
+  const inSheet = (c: number, s: number) => cfg.out !== undefined && c < sheetC && s < sheetS;
+  const subsetIndex = new Map(set.subset.map(([c, s], i) => [c * S + s, i]));
+  const keep = (c: number, s: number) => inSheet(c, s) || (cfg.out !== undefined && subsetIndex.has(c * S + s));
+  const kept = new Map<string, Map<number, RgbImage>>();
+
+  try {
+    const bar = progress('Loading images', C + S);
+    const contents: RgbImage[] = [], contentFeats: FeatureMap[] = [];
+    for (const f of set.contents) {
+      const img = await loadSquare(f, cfg.size);
+      contents.push(img);
+      contentFeats.push(await judge.contentTarget(img));
+      bar.update(contents.length);
+    }
+    const styles: RgbImage[] = [], styleTargets: StyleTarget[] = [];
+    for (const f of set.styles) {
+      const img = await loadSquare(f, cfg.size);
+      styles.push(img);
+      styleTargets.push(await judge.styleTarget(img));
+      bar.update(C + styles.length);
+    }
+    bar.stop();
+
+    const record = async (name: string, produce: (c: number, s: number) => Promise<RgbImage>): Promise<void> => {
+      const sc: Scores = { style: new Float64Array(P), content: new Float64Array(P) };
+      const keepers = new Map<number, RgbImage>();
+      const b = progress(`Judging ${name}`, P);
+      for (let c = 0; c < C; c++) {
+        for (let s = 0; s < S; s++) {
+          const out = await produce(c, s);
+          const m: Measurement = await judge.measure(out, contentFeats[c], styleTargets[s]);
+          sc.style[c * S + s] = m.style;
+          sc.content[c * S + s] = m.content;
+          if (keep(c, s)) keepers.set(c * S + s, out);
+          b.update(c * S + s + 1);
+        }
+      }
+      b.stop();
+      scores.set(name, sc);
+      kept.set(name, keepers);
+    };
+
+    await record(CONTENT_UNCHANGED, async (c) => contents[c]);
+    speed.set(CONTENT_UNCHANGED, cfg.speedRuns > 0 ? 0 : null);
+
+    let speedPair: { content: RgbImage; style: RgbImage } | undefined;
+    const speedImages = async () => (speedPair ??= { content: await loadSquare(set.contents[0], SPEED_SIZE), style: await loadSquare(set.styles[0], SPEED_SIZE) });
+
+    for (const e of entries) {
+      log(`Loading ${e.name}`);
+      const model = await loadModel(e.model, { ...runtime, ...resolve, decoder: e.decoder });
+      const spec = findModel(e.model);
+      notes[e.name] = e.decoder
+        ? `decoder ${e.decoder} on the ${e.model} encoder`
+        : `${spec.decoder.kind === 'reconstruction' ? 'reference: reconstruction decoder' : 'AdaIN decoder'} (${spec.encoder.kind} to ${spec.encoder.cut})`;
+      try {
+        const stats: ChannelStats[] = [];
+        for (const st of styles) stats.push(await model.styleStats(st, { styleSize: cfg.size }));
+        await record(e.name, (c, s) => model.stylizeToImage(contents[c], [stats[s]], { styleSize: cfg.size }));
+        speed.set(e.name, cfg.speedRuns > 0 ? await timeModel(model, await speedImages(), cfg.speedRuns) : null);
+      } finally {
+        await model.dispose();
+      }
+    }
+
+    if (set.subset.length && iterations.length) {
+      const lr = cfg.optimizeLr ?? DEFAULT_OPTIMIZE_LR;
+      const weights = { contentWeight: cfg.contentWeight ?? DEFAULT_OPTIMIZE_CONTENT_WEIGHT, styleWeight: cfg.styleWeight ?? DEFAULT_OPTIMIZE_STYLE_WEIGHT };
+      const last = iterations[iterations.length - 1];
+      for (const n of iterations) {
+        notes[optimizeRowName(n)] = `reference: Gatys optimisation, ${n} Adam steps (lr ${lr}) on the pixels, content weight ${weights.contentWeight}, style weight ${weights.styleWeight}`;
+        scores.set(optimizeRowName(n), { style: new Float64Array(P).fill(NaN), content: new Float64Array(P).fill(NaN) });
+        kept.set(optimizeRowName(n), new Map());
+      }
+      const opt = await GatysOptimizer.create({ weights: judge.weights, width: cfg.size, height: cfg.size, ...weights }, runtime);
+      try {
+        const b = progress('Optimising', set.subset.length * last);
+        for (const [k, [c, s]] of set.subset.entries()) {
+          const res = await opt.run(contents[c], contentFeats[c], styleTargets[s], {
+            iterations: last, lr, snapshots: iterations, onIteration: (i) => b.update(k * last + i),
+          });
+          for (const n of iterations) {
+            const img = res.snapshots.get(n)!;
+            const m = await judge.measure(img, contentFeats[c], styleTargets[s]);
+            const sc = scores.get(optimizeRowName(n))!;
+            sc.style[c * S + s] = m.style;
+            sc.content[c * S + s] = m.content;
+            if (keep(c, s)) kept.get(optimizeRowName(n))!.set(c * S + s, img);
+          }
+        }
+        b.stop();
+      } finally {
+        await opt.dispose();
+      }
+      if (cfg.speedRuns > 0) {
+        const perIteration = await timeOptimizer(judge, await speedImages(), weights, lr, runtime);
+        for (const n of iterations) speed.set(optimizeRowName(n), perIteration * n);
+      } else {
+        for (const n of iterations) speed.set(optimizeRowName(n), null);
+      }
+    }
+
+    const rows: EvalRow[] = [];
+    const allPairs = Array.from({ length: P }, (_, i) => i);
+    const subsetPairs = set.subset.map(([c, s]) => c * S + s);
+    const row = (name: string, pairs: PairSet, idx: number[]): EvalRow => {
+      const sc = scores.get(name)!;
+      return { model: name, pairs, style_distance: mean(idx.map((i) => sc.style[i])), content_distance: mean(idx.map((i) => sc.content[i])), ms_512: speed.get(name) ?? null };
+    };
+    const modelNames = [CONTENT_UNCHANGED, ...entries.map((e) => e.name)];
+    for (const n of modelNames) rows.push(row(n, 'all', allPairs));
+    if (subsetPairs.length) {
+      for (const n of modelNames) rows.push(row(n, 'subset', subsetPairs));
+      for (const n of iterations) rows.push(row(optimizeRowName(n), 'subset', subsetPairs));
+    }
+
+    const report: EvalReport = {
+      rows, notes, size: cfg.size, seed: cfg.seed, contents: set.contents, styles: set.styles,
+      subset: set.subset.map(([c, s]) => ({ content: set.contents[c], style: set.styles[s] })), files: [],
+    };
+    if (cfg.out !== undefined) await writeOutputs(cfg, report, set, contents, styles, entries.map((e) => e.name), iterations.map(optimizeRowName), kept, sheetC, sheetS);
+    for (const f of report.files) log(`Wrote ${f}`);
+    return report;
+  } finally {
+    await judge.dispose();
+  }
+}
+
+async function writeOutputs(
+  cfg: EvalConfig, report: EvalReport, set: EvalSet, contents: RgbImage[], styles: RgbImage[],
+  models: string[], optimizeRows: string[], kept: Map<string, Map<number, RgbImage>>, sheetC: number, sheetS: number,
+): Promise<void> {
+  const out = cfg.out!;
+  await fs.mkdir(out, { recursive: true });
+  const S = set.styles.length;
+  if (sheetC > 0 && sheetS > 0 && models.length > 0) {
+    const file = path.join(out, 'contact-sheet.png');
+    await contactSheet(file, {
+      contents: contents.slice(0, sheetC), styles: styles.slice(0, sheetS), models, thumb: cfg.thumb,
+      outputs: (c, s) => models.map((m) => kept.get(m)!.get(c * S + s)!),
+    });
+    report.files.push(file);
+  }
+  const optimized = optimizeRows.filter((r) => kept.has(r));
+  if (set.subset.length && optimized.length) {
+    const file = path.join(out, 'optimize-sheet.png');
+    const headers = ['content', 'style', ...models, ...optimized];
+    await tableSheet(file, headers, set.subset.map(([c, s]) => [
+      contents[c], styles[s], ...[...models, ...optimized].map((m) => kept.get(m)!.get(c * S + s)),
+    ]), cfg.thumb);
+    report.files.push(file);
+  }
+  const json = path.join(out, 'results.json');
+  const tmp = `${json}.${process.pid}.tmp`;
+  await fs.writeFile(tmp, JSON.stringify({ ...report, files: undefined }, null, 2) + '\n');
+  await fs.rename(tmp, json);
+  report.files.push(json);
+}
+
+/** Median ms of a full 512x512 stylisation (style encoding included), after one warm-up. */
+async function timeModel(model: StyleModel, pair: { content: RgbImage; style: RgbImage }, runs: number): Promise<number> {
+  const once = async () => {
+    const t0 = performance.now();
+    await model.stylizeToImage(pair.content, pair.style, { styleSize: SPEED_SIZE });
+    return performance.now() - t0;
+  };
+  await once();
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) times.push(await once());
+  return median(times);
+}
+
+/** ms of one optimisation iteration at 512x512 (graph run + Adam step), after a warm-up iteration. */
+async function timeOptimizer(judge: Judge, pair: { content: RgbImage; style: RgbImage }, weights: { contentWeight: number; styleWeight: number }, lr: number, runtime: { threads?: number }): Promise<number> {
+  const opt = await GatysOptimizer.create({ weights: judge.weights, width: SPEED_SIZE, height: SPEED_SIZE, ...weights }, runtime);
+  try {
+    const content = await judge.contentTarget(pair.content);
+    const style = await judge.styleTarget(pair.style);
+    await opt.run(pair.content, content, style, { iterations: 1, lr });
+    return (await opt.run(pair.content, content, style, { iterations: 2, lr })).msPerIteration;
+  } finally {
+    await opt.dispose();
+  }
+}
+
+function mean(xs: number[]): number {
+  return xs.reduce((a, b) => a + b, 0) / xs.length;
+}
+
+/** The rows as an aligned text table. */
+export function formatTable(report: EvalReport): string {
+  const head = ['model', 'pairs', 'style distance', 'content distance', 'ms @512', 'what'];
+  const cells = report.rows.map((r) => [
+    r.model, r.pairs === 'all' ? `all ${report.contents.length * report.styles.length}` : `subset ${report.subset.length}`,
+    fmt(r.style_distance), fmt(r.content_distance), r.ms_512 === null ? '-' : r.ms_512.toFixed(0), report.notes[r.model] ?? '',
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
+  const line = (c: string[]) => c.map((x, i) => (i >= 2 && i <= 4 ? x.padStart(widths[i]) : x.padEnd(widths[i]))).join('  ').trimEnd();
+  return [line(head), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n');
+}
+
+function fmt(x: number): string {
+  if (!Number.isFinite(x)) return String(x);
+  if (x === 0) return '0';
+  return Math.abs(x) >= 100 ? x.toFixed(1) : x.toPrecision(4);
+}
