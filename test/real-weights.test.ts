@@ -5,6 +5,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { readImage, resizeImage, type RgbImage } from '../src/image/io.js';
 import { loadModel } from '../src/stylize/style-model.js';
+import { channelStats } from '../src/stylize/features.js';
 
 export const MODELS_DIR = path.resolve(import.meta.dirname, '../../shared/models');
 const SHARED = existsSync(MODELS_DIR);
@@ -25,14 +26,14 @@ async function photo256(): Promise<RgbImage> {
 }
 
 test('normalised VGG-19: relu3_1 mean activation of a photo is about 1', { skip }, async () => {
-  const model = await loadModel('vgg19-r31', { modelsDir: MODELS_DIR, threads: 2 });
+  const model = await loadModel('vgg19-r31-recon', { modelsDir: MODELS_DIR, threads: 2 });
   const f = await model.network.encode(await photo256());
   const mean = f.data.reduce((a, b) => a + b, 0) / f.data.length;
   assert.ok(mean > 0.5 && mean < 2, `relu3_1 mean ${mean}`);
   await model.dispose();
 });
 
-for (const name of ['vgg19-r31', 'cd16x-r41']) {
+for (const name of ['vgg19-r31-recon', 'cd16x-r41-recon']) {
   test(`${name}: encode then decode with the reconstruction decoder gives PSNR > 20 dB`, { skip }, async () => {
     const model = await loadModel(name, { modelsDir: MODELS_DIR, threads: 2 });
     const img = await photo256();
@@ -43,8 +44,8 @@ for (const name of ['vgg19-r31', 'cd16x-r41']) {
   });
 }
 
-test('cd16x-r41: alpha 0 reconstructs the content, alpha 1 moves away from it', { skip }, async () => {
-  const model = await loadModel('cd16x-r41', { modelsDir: MODELS_DIR, threads: 2 });
+test('cd16x-r41-recon: alpha 0 reconstructs the content, alpha 1 moves away from it', { skip }, async () => {
+  const model = await loadModel('cd16x-r41-recon', { modelsDir: MODELS_DIR, threads: 2 });
   const content = await photo256();
   const style = path.resolve(import.meta.dirname, '../examples/scream.jpg');
   const a0 = await model.stylizeToImage(content, style, { alpha: 0, styleSize: 256 });
@@ -54,3 +55,22 @@ test('cd16x-r41: alpha 0 reconstructs the content, alpha 1 moves away from it', 
   assert.ok(p1 < p0 - 3, `alpha 1 PSNR ${p1} should be well below alpha 0's ${p0}`);
   await model.dispose();
 });
+
+for (const name of ['cd16x-r41', 'vgg19-r31']) {
+  test(`${name} (the project's trained decoder): the output takes on the style's statistics`, { skip }, async () => {
+    const model = await loadModel(name, { modelsDir: MODELS_DIR, threads: 2 });
+    const content = await photo256();
+    const style = await model.readStyle(path.resolve(import.meta.dirname, '../examples/scream.jpg'), { styleSize: 256 });
+    const out = await model.stylizeToImage(content, style);
+    const s = channelStats(await model.network.encode(style));
+    const dist = async (img: RgbImage) => {
+      const st = channelStats(await model.network.encode({ ...img, data: img.data.map((v) => Math.min(1, Math.max(0, v))) }));
+      let d = 0;
+      for (let i = 0; i < s.mean.length; i++) d += (st.mean[i] - s.mean[i]) ** 2 + (st.std[i] - s.std[i]) ** 2;
+      return d / s.mean.length;
+    };
+    const before = await dist(content), after = await dist(out);
+    assert.ok(after < 0.7 * before, `style distance ${before} -> ${after}`);
+    await model.dispose();
+  });
+}

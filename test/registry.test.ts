@@ -9,7 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../src/errors.js';
 import { DEFAULT_MODEL, MODELS, findModel, type WeightFile } from '../src/models/registry.js';
-import { modelStatus, modelsCacheDir, resolveWeightFile } from '../src/models/resolve.js';
+import { BUNDLED_DIR, modelStatus, modelsCacheDir, resolveWeightFile } from '../src/models/resolve.js';
 import { downloadVerified } from '../src/weights/download.js';
 import { createProgress } from '../src/cli/progress.js';
 
@@ -78,7 +78,7 @@ describe('resolving from the shared models dir', () => {
     const provenance = await fs.readFile(path.join(sharedModels, 'PROVENANCE.md'), 'utf8');
     const cacheDir = await tempDir();
     scratch.push(cacheDir);
-    for (const name of ['cd16x-r41', 'vgg19-r31']) {
+    for (const name of ['cd16x-r41-recon', 'vgg19-r31-recon']) {
       const spec = findModel(name);
       for (const w of [spec.encoder.weights, spec.decoder.weights]) {
         const local = await resolveWeightFile(w, { modelsDir: sharedModels, cacheDir, download: false });
@@ -95,6 +95,16 @@ describe('resolving from the shared models dir', () => {
       assert.ok(status.every((s) => s.source === '--models-dir' && s.localPath !== null && s.problem === null));
     }
     assert.deepEqual(await listFiles(cacheDir), [], 'a models dir lookup writes nothing to the cache');
+  });
+
+  test('the trained default decoders are bundled with the package', async () => {
+    for (const name of ['cd16x-r41', 'vgg19-r31']) {
+      const w = findModel(name).decoder.weights;
+      const local = await resolveWeightFile(w, { download: false });
+      assert.equal(local, path.join(BUNDLED_DIR, w.file));
+      const status = await modelStatus(findModel(name), { modelsDir: sharedModels });
+      assert.equal(status.find((s) => s.role === 'decoder')!.source, 'bundled');
+    }
   });
 
   test('ADAIN_MODELS_DIR is searched when no --models-dir is given', { skip: !present && 'no ../shared/models' }, async () => {

@@ -39,25 +39,47 @@ const CD16X_BASE =
 const WCT_VGG_BASE = 'https://github.com/jkbehne/GOTStyleTranfer/raw/9268fb868e4bb65311ef3ddc1989ae980d22f8bb/models';
 const ADAIN_RELEASE = 'https://github.com/naoto0804/pytorch-AdaIN/releases/download/v0.0.0';
 
+const CD16X_4SE: WeightFile = {
+  file: 'cd16x/encoders/4SE_20191110-132643_E20.pth',
+  // Upstream names the file by its timestamp only; the KSE_ prefix is ours.
+  url: `${CD16X_BASE}/wct_se_16x_new/20191110-132643_E20.pth`,
+  sha256: 'd2f059cbcd6669556a43aadef58d20c8b280462c18b60a9e7424a14dd271cd6b',
+  bytes: 1235183,
+  gitBlob: '468fe7340eb03f4fc58da06e2b1bbe296999db81',
+};
+
+const VGG_CONV3_1: WeightFile = {
+  file: 'vgg19-normalised/vgg_normalised_conv3_1.pth',
+  url: `${WCT_VGG_BASE}/vgg_normalised_conv3_1.pth`,
+  sha256: '4ffff49ad5cdc3337374b947918f35f903fcb0898b0b5eebfcbd601b99fc3929',
+  bytes: 2223308,
+  gitBlob: 'a038a8b38da65eb2199c117182c2ccd33e43f62f',
+};
+
 const WEAK_STYLISATION =
   'Its decoder was trained to invert the encoder, not for AdaIN, so it stylises weakly ' +
-  '(colours and some texture) until the project ships its own trained decoders.';
+  '(colours and some texture): a baseline for evaluation and a warm start for training.';
 
 export const MODELS: readonly ModelSpec[] = [
   {
     name: 'cd16x-r41',
-    encoder: {
-      kind: 'cd16x',
-      cut: 'relu4_1',
-      weights: {
-        file: 'cd16x/encoders/4SE_20191110-132643_E20.pth',
-        // Upstream names the file by its timestamp only; the KSE_ prefix is ours.
-        url: `${CD16X_BASE}/wct_se_16x_new/20191110-132643_E20.pth`,
-        sha256: 'd2f059cbcd6669556a43aadef58d20c8b280462c18b60a9e7424a14dd271cd6b',
-        bytes: 1235183,
-        gitBlob: '468fe7340eb03f4fc58da06e2b1bbe296999db81',
-      },
-    },
+    encoder: { kind: 'cd16x', cut: 'relu4_1', weights: CD16X_4SE },
+    decoder: { kind: 'adain', weights: { file: 'cd16x-r41.decoder.safetensors' } },
+    description:
+      'The fast default: Collaborative Distillation small VGG-19 (16x fewer FLOPs) to relu4_1 with the ' +
+      "project's own AdaIN decoder (trained with adain train; see docs/models/cd16x-r41.md), bundled with the package.",
+  },
+  {
+    name: 'vgg19-r31',
+    encoder: { kind: 'vgg19-normalised', cut: 'relu3_1', weights: VGG_CONV3_1 },
+    decoder: { kind: 'adain', weights: { file: 'vgg19-r31.decoder.safetensors' } },
+    description:
+      'The quality option: the normalised ImageNet VGG-19 to relu3_1 with the project\'s own AdaIN decoder ' +
+      '(see docs/models/vgg19-r31.md), bundled with the package.',
+  },
+  {
+    name: 'cd16x-r41-recon',
+    encoder: { kind: 'cd16x', cut: 'relu4_1', weights: CD16X_4SE },
     decoder: {
       kind: 'reconstruction',
       weights: {
@@ -72,18 +94,8 @@ export const MODELS: readonly ModelSpec[] = [
       'Collaborative Distillation small VGG-19 (16x fewer FLOPs) to relu4_1, ~2 MB, fast. ' + WEAK_STYLISATION,
   },
   {
-    name: 'vgg19-r31',
-    encoder: {
-      kind: 'vgg19-normalised',
-      cut: 'relu3_1',
-      weights: {
-        file: 'vgg19-normalised/vgg_normalised_conv3_1.pth',
-        url: `${WCT_VGG_BASE}/vgg_normalised_conv3_1.pth`,
-        sha256: '4ffff49ad5cdc3337374b947918f35f903fcb0898b0b5eebfcbd601b99fc3929',
-        bytes: 2223308,
-        gitBlob: 'a038a8b38da65eb2199c117182c2ccd33e43f62f',
-      },
-    },
+    name: 'vgg19-r31-recon',
+    encoder: { kind: 'vgg19-normalised', cut: 'relu3_1', weights: VGG_CONV3_1 },
     decoder: {
       kind: 'reconstruction',
       weights: {
