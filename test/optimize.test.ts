@@ -2,9 +2,12 @@
 // differences on a tiny image with small random VGG-shaped weights, and that Adam on the
 // pixels lowers the loss with the real judge network.
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
+import sharp from 'sharp';
+import { optimizeCommand } from '../src/cli/optimize-command.js';
 import { UserError } from '../src/errors.js';
 import { Judge } from '../src/eval/judge.js';
 import { GatysOptimizer, optimizeLayers, optimizeModel } from '../src/eval/optimize.js';
@@ -119,5 +122,23 @@ test('20 Adam steps on a 32x32 pair lower the loss and keep the pixels in [0,1] 
     }
   } finally {
     await judge.dispose();
+  }
+});
+
+test('adain optimize writes the optimised image (atomic, at the optimised size)', { skip: noJudge }, async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'adain-optimize-'));
+  try {
+    const ex = (f: string) => path.resolve(import.meta.dirname, '../examples', f);
+    const out = path.join(dir, 'out.png');
+    await optimizeCommand().exitOverride().parseAsync([
+      '-c', ex('chelsea.jpg'), '-s', ex('scream.jpg'), '-o', out, '--size', '40', '--iterations', '3', '--threads', '1',
+      '--judge', JUDGE_FILE, '-q',
+    ], { from: 'user' });
+    const meta = await sharp(out).metadata();
+    assert.equal(Math.max(meta.width, meta.height), 40);
+    assert.ok(meta.width % 4 === 0 && meta.height % 4 === 0, `${meta.width}x${meta.height}`);
+    await assert.rejects(optimizeCommand().exitOverride().parseAsync(['-c', ex('chelsea.jpg'), '-s', ex('scream.jpg'), '-o', path.join(dir, 'x.bmp'), '-q'], { from: 'user' }), UserError);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });

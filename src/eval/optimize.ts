@@ -38,7 +38,8 @@ export interface OptimizeGraphSpec {
 }
 
 export const OPTIMIZE_OPSET = 13;
-export const DEFAULT_OPTIMIZE_LR = 0.02;
+/** Tuned on 2 test pairs at 256: after 100 steps lr 0.01 / 0.02 / 0.05 gave losses 16.1 / 14.1 / 12.9 and 7.9 / 7.4 / 7.1 (from 260 and 120). */
+export const DEFAULT_OPTIMIZE_LR = 0.05;
 export const DEFAULT_OPTIMIZE_STYLE_WEIGHT = 10;
 export const DEFAULT_OPTIMIZE_CONTENT_WEIGHT = 1;
 
@@ -93,7 +94,7 @@ export interface LossValues { loss: number; content: number; style: number }
 
 export interface OptimizeRunOptions {
   iterations: number;
-  /** Adam learning rate on pixel values in [0,1] (default 0.02). */
+  /** Adam learning rate on pixel values in [0,1] (default DEFAULT_OPTIMIZE_LR). */
   lr?: number;
   /** Also return the image after these iteration counts (e.g. [100] on the way to 300). */
   snapshots?: readonly number[];
