@@ -105,7 +105,11 @@ def set_threads(n):
         pass  # only settable before any parallel work; harmless when already 1
 
 
-def serve():
+def serve(load, run):
+    """The --serve loop both benchmark scripts share: JSON lines on stdin, one reply line each.
+    {"cmd": "load", ...} builds a bench with load(msg) -> {"ok": true}; {"cmd": "run", ...}
+    -> run(bench, msg), a reply dict, after which the process settles. An exception becomes
+    {"error": "..."} and the loop goes on."""
     bench = None
     for line in sys.stdin:
         if not line.strip():
@@ -113,12 +117,13 @@ def serve():
         try:
             msg = json.loads(line)
             if msg["cmd"] == "load":
-                bench = Bench(msg["arch"])
+                bench = None  # free the previous model's buffers first
+                bench = load(msg)
                 reply = {"ok": True}
             elif msg["cmd"] == "run":
                 if bench is None:
                     raise RuntimeError("run before load")
-                reply = {"ms": bench.time_once(int(msg["size"]))}
+                reply = run(bench, msg)
                 settle()
             else:
                 raise ValueError(f"unknown command {msg['cmd']!r}")
@@ -128,26 +133,43 @@ def serve():
         sys.stdout.flush()
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def arg_parser(doc):
+    """The options both scripts start with; the script adds its own, then calls main_with()."""
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--serve", action="store_true", help="JSON-lines protocol on stdin/stdout")
     p.add_argument("--arch", help="architecture JSON file (one-shot mode)")
-    p.add_argument("--size", type=int, default=512)
+    return p
+
+
+def main_with(p, default_runs, load, run, one_shot):
+    """Adds --threads and --runs, parses and pins the threads; then serves (see serve()) or,
+    with --arch, calls one_shot(args, arch)."""
     p.add_argument("--threads", type=int, default=torch.get_num_threads())
-    p.add_argument("--runs", type=int, default=5)
+    p.add_argument("--runs", type=int, default=default_runs)
     args = p.parse_args()
     set_threads(args.threads)
     if args.serve:
-        serve()
+        serve(load, run)
         return
     if not args.arch:
         p.error("--arch is required without --serve")
     with open(args.arch) as f:
-        bench = Bench(json.load(f))
+        arch = json.load(f)
+    one_shot(args, arch)
+
+
+def one_shot(args, arch):
+    bench = Bench(arch)
     bench.time_once(args.size)  # warm-up
     runs = [bench.time_once(args.size) for _ in range(args.runs)]
     print(json.dumps({"ms": statistics.median(runs), "runs": runs, "size": args.size,
                       "threads": torch.get_num_threads(), "torch": torch.__version__}))
+
+
+def main():
+    p = arg_parser(__doc__)
+    p.add_argument("--size", type=int, default=512)
+    main_with(p, 5, lambda msg: Bench(msg["arch"]), lambda bench, msg: {"ms": bench.time_once(int(msg["size"]))}, one_shot)
 
 
 if __name__ == "__main__":

@@ -32,17 +32,15 @@ Two modes:
          "lr": 1e-4, "content_weight": 1, "style_weight": 10}   -> {"ok": true}
         {"cmd": "run"}                                          -> {"ms": 1234.5, "loss": ...}
 """
-import argparse
 import json
 import statistics
-import sys
 import time
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from bench_torch import adain, build, set_threads, settle
+from bench_torch import adain, arg_parser, build, main_with
 
 EPS = 1e-5
 
@@ -132,56 +130,32 @@ class TrainBench:
         return (time.perf_counter() - t0) * 1000, loss
 
 
-def serve():
-    bench = None
-    for line in sys.stdin:
-        if not line.strip():
-            continue
-        try:
-            msg = json.loads(line)
-            if msg["cmd"] == "load":
-                bench = None  # free the previous model's buffers first
-                bench = TrainBench(msg["arch"], int(msg["batch"]), int(msg["crop"]), taps=msg.get("taps"),
-                                   lr=msg.get("lr", 1e-4), content_weight=msg.get("content_weight", 1.0),
-                                   style_weight=msg.get("style_weight", 10.0))
-                reply = {"ok": True}
-            elif msg["cmd"] == "run":
-                if bench is None:
-                    raise RuntimeError("run before load")
-                ms, loss = bench.time_once()
-                reply = {"ms": ms, "loss": loss}
-                settle()
-            else:
-                raise ValueError(f"unknown command {msg['cmd']!r}")
-        except Exception as e:  # report, keep serving: the caller decides what to do
-            reply = {"error": f"{type(e).__name__}: {e}"}
-        sys.stdout.write(json.dumps(reply) + "\n")
-        sys.stdout.flush()
+def load(msg):
+    return TrainBench(msg["arch"], int(msg["batch"]), int(msg["crop"]), taps=msg.get("taps"),
+                      lr=msg.get("lr", 1e-4), content_weight=msg.get("content_weight", 1.0),
+                      style_weight=msg.get("style_weight", 10.0))
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--serve", action="store_true", help="JSON-lines protocol on stdin/stdout")
-    p.add_argument("--arch", help="architecture JSON file (one-shot mode)")
-    p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--crop", type=int, default=256)
-    p.add_argument("--threads", type=int, default=torch.get_num_threads())
-    p.add_argument("--runs", type=int, default=3)
-    args = p.parse_args()
-    set_threads(args.threads)
-    if args.serve:
-        serve()
-        return
-    if not args.arch:
-        p.error("--arch is required without --serve")
-    with open(args.arch) as f:
-        bench = TrainBench(json.load(f), args.batch, args.crop)
+def run(bench, msg):
+    ms, loss = bench.time_once()
+    return {"ms": ms, "loss": loss}
+
+
+def one_shot(args, arch):
+    bench = TrainBench(arch, args.batch, args.crop)
     bench.time_once()  # warm-up
     runs = [bench.time_once()[0] for _ in range(args.runs)]
     ms = statistics.median(runs)
     print(json.dumps({"ms": ms, "runs": runs, "images_per_s": args.batch * 1000 / ms, "batch": args.batch,
                       "crop": args.crop, "taps": bench.taps, "threads": torch.get_num_threads(),
                       "torch": torch.__version__}))
+
+
+def main():
+    p = arg_parser(__doc__)
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--crop", type=int, default=256)
+    main_with(p, 3, load, run, one_shot)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 import { REFERENCE_CHANNELS, REFERENCE_SIDE } from './reference-conv.js';
 import type { BenchResult } from './run.js';
+import type { TorchStatus } from './torch.js';
 
 const HEADERS = ['model', 'size', 'ms', 'GFLOP/s', 'of_peak', 'torch ms', 'vs torch'] as const;
 
@@ -14,15 +15,25 @@ export function formatTable(r: BenchResult): string {
     row.torch_ms === null ? '-' : row.torch_ms.toFixed(1),
     row.ratio === null ? '-' : `${row.ratio.toFixed(2)}x`,
   ]);
-  const all = [[...HEADERS], ...cells];
-  const widths = HEADERS.map((_, i) => Math.max(...all.map((c) => c[i].length)));
+  return [...alignTable(HEADERS, cells), '', footer(r)].join('\n') + '\n';
+}
+
+/** The header and rows as lines of an aligned table: the first column left-aligned, the others right-aligned. */
+export function alignTable(headers: readonly string[], cells: string[][]): string[] {
+  const all = [[...headers], ...cells];
+  const widths = headers.map((_, i) => Math.max(...all.map((c) => c[i].length)));
   const line = (c: string[]) => c.map((s, i) => (i === 0 ? s.padEnd(widths[i]) : s.padStart(widths[i]))).join('  ').trimEnd();
-  return [...all.map(line), '', footer(r)].join('\n') + '\n';
+  return all.map(line);
+}
+
+/** Which PyTorch was compared, or why none was. */
+export function describeTorch(t: TorchStatus): string {
+  return t.used ? `PyTorch ${t.used.version} (${t.used.python})` : `PyTorch ${t.why}`;
 }
 
 /** Thread count, the reference conv and which PyTorch, if any, was compared. */
 export function footer(r: BenchResult): string {
-  const torch = r.torch.used ? `PyTorch ${r.torch.used.version} (${r.torch.used.python})` : `PyTorch ${r.torch.why}`;
+  const torch = describeTorch(r.torch);
   return [
     `threads: ${r.threads}; median of ${r.runs} run${r.runs === 1 ? '' : 's'} after 1 warm-up; ${torch}`,
     `of_peak reference: onnxruntime, one 3x3 conv ${REFERENCE_CHANNELS}->${REFERENCE_CHANNELS} channels at ${REFERENCE_SIDE}x${REFERENCE_SIDE} (zero padding): ` +

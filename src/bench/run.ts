@@ -9,9 +9,10 @@ import { stylizeImage } from '../stylize/model.js';
 import { stylisationFlops } from './flops.js';
 import { loadBenchNetwork, selectModels } from './load.js';
 import { REFERENCE_FLOPS, REFERENCE_NAME, ReferenceConv } from './reference-conv.js';
-import { median, pseudoRandom, timeMs } from './stats.js';
-import { settle } from './settle.js';
-import { findTorch, TorchWorker, type TorchPython } from './torch.js';
+import { interleave, type Measure } from './interleave.js';
+import { median, pseudoRandom, round, timeMs } from './stats.js';
+import { settled } from './settle.js';
+import { torchStatus, TorchWorker, type TorchStatus } from './torch.js';
 import { UserError } from '../errors.js';
 
 export interface BenchOptions {
@@ -52,7 +53,7 @@ export interface ReferenceResult {
   gflops: number;
 }
 
-export type TorchStatus = { used: TorchPython } | { used: null; why: string };
+export type { TorchStatus } from './torch.js';
 
 export interface BenchResult {
   rows: BenchRow[];
@@ -70,17 +71,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
     throw new UserError('no model has its files present; point --models-dir or $ADAIN_MODELS_DIR at the weights (see `adain models`)');
   }
 
-  let torch: TorchStatus = { used: null, why: 'skipped (--no-torch)' };
-  if (opts.torch) {
-    const found = await findTorch();
-    const asked = process.env.ADAIN_TORCH_PYTHON;
-    if (asked && found.found?.python !== asked) note(`$ADAIN_TORCH_PYTHON=${asked} cannot import torch`);
-    if (found.found) torch = { used: found.found };
-    else {
-      torch = { used: null, why: `not installed (${found.why})` };
-      note(`PyTorch ${torch.why}`);
-    }
-  }
+  const torch = await torchStatus(opts.torch, note);
   const worker = torch.used ? TorchWorker.start(torch.used, opts.threads) : null;
   const reference = await ReferenceConv.create(opts.threads);
   const rows: BenchRow[] = [];
@@ -120,37 +111,6 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
   };
 }
 
-interface Measure {
-  /** Milliseconds of one run. */
-  run: () => Promise<number>;
-  /** Present for a measure that may fail (PyTorch): it is then reported and left out. */
-  onError?: (e: Error) => void;
-}
-
-/**
- * `runs` + 1 rounds of every measure in turn, the first round a warm-up that is dropped.
- * Samples come back per measure; null for a measure absent or left out after failing.
- */
-async function interleave<T extends (Measure | null)[]>(runs: number, measures: [...T]): Promise<{ [K in keyof T]: T[K] extends Measure ? number[] : number[] | null }>;
-async function interleave(runs: number, measures: (Measure | null)[]): Promise<(number[] | null)[]> {
-  const samples: (number[] | null)[] = measures.map((m) => (m ? [] : null));
-  for (let round = 0; round <= runs; round++) {
-    for (const [i, m] of measures.entries()) {
-      const into = samples[i];
-      if (!m || !into) continue;
-      try {
-        const ms = await m.run();
-        if (round > 0) into.push(ms);
-      } catch (e) {
-        if (!m.onError) throw e;
-        samples[i] = null;
-        m.onError(e as Error);
-      }
-    }
-  }
-  return samples;
-}
-
 function makeRow(model: string, size: number, flops: number, ortMs: number[], torchMs: number[] | null, refMs: number[]): BenchRow {
   const ms = median(ortMs);
   const gflops = flops / ms / 1e6;
@@ -166,17 +126,6 @@ function makeRow(model: string, size: number, flops: number, ortMs: number[], to
   };
 }
 
-/** Passes a measurement through once the process has gone quiet again (see settle.ts). */
-async function settled(ms: number): Promise<number> {
-  await settle();
-  return ms;
-}
-
 function image(side: number, seed: number): RgbImage {
   return { width: side, height: side, data: pseudoRandom(3 * side * side, seed) };
-}
-
-function round(x: number, digits: number): number {
-  const f = 10 ** digits;
-  return Math.round(x * f) / f;
 }

@@ -20,3 +20,9 @@ export async function settle(): Promise<void> {
     if ((cpu.user + cpu.system) / 1000 < QUIET_FRACTION * wall) return;
   }
 }
+
+/** Passes a measurement through once the process has gone quiet again. */
+export async function settled(ms: number): Promise<number> {
+  await settle();
+  return ms;
+}

@@ -23,3 +23,9 @@ export function pseudoRandom(n: number, seed: number): Float32Array {
   }
   return out;
 }
+
+/** `x` rounded to `digits` decimals. */
+export function round(x: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}

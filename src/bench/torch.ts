@@ -1,13 +1,13 @@
 /**
  * The PyTorch side of the benchmark: finds an interpreter with torch and drives
- * scripts/bench_torch.py as a long-lived child, one run per request, so that its runs
- * interleave with onnxruntime's and both see the same machine load.
+ * scripts/bench_torch.py as a long-lived child (see torch-server.ts), one run per request,
+ * so that its runs interleave with onnxruntime's and both see the same machine load.
  */
-import { execFile, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { createInterface } from 'node:readline';
 import type { ArchitectureShape } from './architecture.js';
+import { TorchServer } from './torch-server.js';
 
 /** Same path from src/bench/ (tsx) and dist/bench/ (built). */
 export const TORCH_SCRIPT = fileURLToPath(new URL('../../scripts/bench_torch.py', import.meta.url));
@@ -45,65 +45,47 @@ function torchVersion(python: string): Promise<string | null> {
   });
 }
 
-type Reply = { ok: true } | { ms: number } | { error: string };
+export type TorchStatus = { used: TorchPython } | { used: null; why: string };
 
-export class TorchWorker {
-  private readonly pending: { resolve: (r: Reply) => void; reject: (e: Error) => void }[] = [];
-  private stderrTail = '';
-  private exited: Error | null = null;
-
-  private constructor(private readonly child: ChildProcessWithoutNullStreams) {
-    createInterface({ input: child.stdout }).on('line', (line) => {
-      const p = this.pending.shift();
-      if (!p) return;
-      try { p.resolve(JSON.parse(line) as Reply); } catch { p.reject(new Error(`bench_torch.py said: ${line}`)); }
-    });
-    child.stderr.on('data', (d: Buffer) => { this.stderrTail = (this.stderrTail + d.toString()).slice(-2000); });
-    const fail = (why: string) => {
-      this.exited = new Error(`bench_torch.py ${why}${this.stderrTail ? `: ${this.stderrTail.trim()}` : ''}`);
-      for (const p of this.pending.splice(0)) p.reject(this.exited);
-    };
-    child.on('exit', (code, signal) => fail(`exited (${signal ?? code})`));
-    child.on('error', (e) => fail(`could not start (${e.message})`));
+/**
+ * The PyTorch a benchmark compares with, or why there is none (notes go to `note`). `script`
+ * is a further script the benchmark needs besides bench_torch.py, checked first.
+ */
+export async function torchStatus(wanted: boolean, note: (line: string) => void, script?: string): Promise<TorchStatus> {
+  if (!wanted) return { used: null, why: 'skipped (--no-torch)' };
+  if (script !== undefined && !existsSync(script)) {
+    const why = `not run (${script} is missing)`;
+    note(`PyTorch ${why}`);
+    return { used: null, why };
   }
+  const found = await findTorch();
+  const asked = process.env.ADAIN_TORCH_PYTHON;
+  if (asked && found.found?.python !== asked) note(`$ADAIN_TORCH_PYTHON=${asked} cannot import torch`);
+  if (found.found) return { used: found.found };
+  const why = `not installed (${found.why})`;
+  note(`PyTorch ${why}`);
+  return { used: null, why };
+}
 
-  /** OMP/MKL thread counts are pinned too, so that torch cannot take more cores than onnxruntime. */
+/** scripts/bench_torch.py served: one stylisation per request. */
+export class TorchWorker {
+  private constructor(private readonly server: TorchServer) {}
+
   static start(torch: TorchPython, threads: number): TorchWorker {
-    const t = String(threads);
-    const child = spawn(torch.python, [TORCH_SCRIPT, '--serve', '--threads', t], {
-      env: { ...process.env, OMP_NUM_THREADS: t, MKL_NUM_THREADS: t },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    return new TorchWorker(child);
+    return new TorchWorker(TorchServer.start(torch, TORCH_SCRIPT, threads));
   }
 
   /** Builds the architecture with random weights. */
   async load(arch: ArchitectureShape): Promise<void> {
-    await this.request({ cmd: 'load', arch });
+    await this.server.request({ cmd: 'load', arch });
   }
 
   /** Milliseconds of one stylisation of a side x side content with a style of the same size. */
-  async time(side: number): Promise<number> {
-    const r = await this.request({ cmd: 'run', size: side });
-    if (!('ms' in r)) throw new Error('bench_torch.py gave no time');
-    return r.ms;
+  time(side: number): Promise<number> {
+    return this.server.time({ cmd: 'run', size: side });
   }
 
-  async close(): Promise<void> {
-    if (this.exited) return;
-    const done = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
-    this.child.stdin.end();
-    await done;
-  }
-
-  private request(msg: object): Promise<Reply> {
-    if (this.exited) return Promise.reject(this.exited);
-    return new Promise<Reply>((resolve, reject) => {
-      this.pending.push({ resolve, reject });
-      this.child.stdin.write(`${JSON.stringify(msg)}\n`);
-    }).then((r) => {
-      if ('error' in r) throw new Error(`bench_torch.py: ${r.error}`);
-      return r;
-    });
+  close(): Promise<void> {
+    return this.server.close();
   }
 }

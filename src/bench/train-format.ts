@@ -1,3 +1,4 @@
+import { alignTable, describeTorch } from './format.js';
 import type { TrainBenchResult } from './train-run.js';
 
 const HEADERS = ['model', 'batch', 'crop', 'step ms', 'images/s', 'torch ms', 'torch images/s', 'vs torch', 'data wait ms'] as const;
@@ -15,15 +16,12 @@ export function formatTrainTable(r: TrainBenchResult): string {
     row.ratio === null ? '-' : `${row.ratio.toFixed(2)}x`,
     row.data_wait_ms === null ? '-' : row.data_wait_ms.toFixed(1),
   ]);
-  const all = [[...HEADERS], ...cells];
-  const widths = HEADERS.map((_, i) => Math.max(...all.map((c) => c[i].length)));
-  const line = (c: string[]) => c.map((s, i) => (i === 0 ? s.padEnd(widths[i]) : s.padStart(widths[i]))).join('  ').trimEnd();
-  return [...all.map(line), '', trainFooter(r)].join('\n') + '\n';
+  return [...alignTable(HEADERS, cells), '', trainFooter(r)].join('\n') + '\n';
 }
 
 /** Threads, PyTorch, and one line per model on how long the step waited on the data loader. */
 export function trainFooter(r: TrainBenchResult): string {
-  const torch = r.torch.used ? `PyTorch ${r.torch.used.version} (${r.torch.used.python})` : `PyTorch ${r.torch.why}`;
+  const torch = describeTorch(r.torch);
   const lines = [
     `threads: ${r.threads}; median of ${r.runs} step${r.runs === 1 ? '' : 's'} after 1 warm-up${r.torch.used ? ', onnxruntime and PyTorch in turn' : ''}; ${torch}`,
     'one step: encoder targets (content at the cut, AdaIN, style statistics relu1_1..cut) + forward/backward + Adam, synthetic inputs',

@@ -15,10 +15,10 @@ import { modelStatus } from '../models/resolve.js';
 import { listImages, PairSampler } from '../train/data.js';
 import { TrainingBatches } from '../train/prefetch.js';
 import { readWeights } from '../weights/index.js';
-import type { TorchStatus } from './run.js';
-import { settle } from './settle.js';
-import { median, pseudoRandom, timeMs } from './stats.js';
-import { findTorch } from './torch.js';
+import { interleave, type Measure } from './interleave.js';
+import { settled } from './settle.js';
+import { median, pseudoRandom, round, timeMs } from './stats.js';
+import { torchStatus, type TorchStatus } from './torch.js';
 import { BENCH_CONTENT_WEIGHT, BENCH_LR, BENCH_STYLE_WEIGHT, TrainStep } from './train-step.js';
 import { TORCH_TRAIN_SCRIPT, TorchTrainWorker } from './train-torch.js';
 
@@ -126,7 +126,7 @@ export async function runTrainBench(opts: TrainBenchOptions): Promise<TrainBench
   }
 
   const data = await prepareData(opts, note);
-  const torch = await prepareTorch(opts, note);
+  const torch = await torchStatus(opts.torch, note, TORCH_TRAIN_SCRIPT);
   const worker = torch.used ? TorchTrainWorker.start(torch.used, opts.threads) : null;
   const rows: TrainBenchRow[] = [];
   const details: DataPathDetail[] = [];
@@ -198,22 +198,6 @@ async function prepareData(opts: TrainBenchOptions, note: (l: string) => void): 
   };
 }
 
-async function prepareTorch(opts: TrainBenchOptions, note: (l: string) => void): Promise<TorchStatus> {
-  if (!opts.torch) return { used: null, why: 'skipped (--no-torch)' };
-  if (!existsSync(TORCH_TRAIN_SCRIPT)) {
-    const why = `not run (${TORCH_TRAIN_SCRIPT} is missing)`;
-    note(`PyTorch ${why}`);
-    return { used: null, why };
-  }
-  const found = await findTorch();
-  const asked = process.env.ADAIN_TORCH_PYTHON;
-  if (asked && found.found?.python !== asked) note(`$ADAIN_TORCH_PYTHON=${asked} cannot import torch`);
-  if (found.found) return { used: found.found };
-  const why = `not installed (${found.why})`;
-  note(`PyTorch ${why}`);
-  return { used: null, why };
-}
-
 /**
  * steps + 1 batches from the trainer's loader through the step, with no pause in between (as
  * in training). The first batch's wait is the pipeline filling up and is left out.
@@ -256,36 +240,6 @@ async function dataPath(
   }
 }
 
-interface Measure {
-  /** Milliseconds of one run. */
-  run: () => Promise<number>;
-  /** Present for a measure that may fail (PyTorch): it is then reported and left out. */
-  onError?: (e: Error) => void;
-}
-
-/**
- * `runs` + 1 rounds of every measure in turn, the first round a warm-up that is dropped
- * (as in run.ts). Samples come back per measure; null for one absent or left out after failing.
- */
-async function interleave(runs: number, measures: [Measure, Measure | null]): Promise<[number[], number[] | null]> {
-  const samples: (number[] | null)[] = measures.map((m) => (m ? [] : null));
-  for (let round = 0; round <= runs; round++) {
-    for (const [i, m] of measures.entries()) {
-      const into = samples[i];
-      if (!m || !into) continue;
-      try {
-        const ms = await m.run();
-        if (round > 0) into.push(ms);
-      } catch (e) {
-        if (!m.onError) throw e;
-        samples[i] = null;
-        m.onError(e as Error);
-      }
-    }
-  }
-  return [samples[0]!, samples[1]];
-}
-
 function makeRow(model: string, batch: number, crop: number, ortMs: number[], torchMs: number[] | null): TrainBenchRow {
   const ms = median(ortMs);
   const tMs = torchMs ? median(torchMs) : null;
@@ -300,15 +254,4 @@ function makeRow(model: string, batch: number, crop: number, ortMs: number[], to
     data_step_ms: null,
     data_wait_ms: null,
   };
-}
-
-/** Passes a measurement through once the process has gone quiet again (see settle.ts). */
-async function settled(ms: number): Promise<number> {
-  await settle();
-  return ms;
-}
-
-function round(x: number, digits: number): number {
-  const f = 10 ** digits;
-  return Math.round(x * f) / f;
 }

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../errors.js';
 import { quoteName } from '../image/io.js';
+import { BufferedAppendFile, commonWriteProblem, errnoCode } from './append-file.js';
 
 export type LogValue = number | string | boolean | null;
 
@@ -15,26 +16,13 @@ export interface JsonlLogOptions {
   flushSecs?: number;
 }
 
-function errnoCode(err: unknown): string | undefined {
-  return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined;
-}
-
 function logError(file: string, err: unknown): Error {
-  switch (errnoCode(err)) {
-    case 'EACCES':
-    case 'EPERM':
-    case 'EROFS':
-      return new UserError(`cannot write the training log ${quoteName(file)}: permission denied; choose a folder you can write to`);
-    case 'EISDIR':
-      return new UserError(`cannot write the training log ${quoteName(file)}: it is a folder; give a file name such as train.jsonl`);
-    case 'ENOSPC':
-    case 'EDQUOT':
-      return new UserError(`cannot write the training log ${quoteName(file)}: the disk is full; free some space or log elsewhere`);
-    default: {
-      const message = err instanceof Error ? err.message.split('\n')[0] : String(err);
-      return new UserError(`cannot write the training log ${quoteName(file)} (${message}); choose another file`);
-    }
-  }
+  const what = `cannot write the training log ${quoteName(file)}`;
+  const problem = commonWriteProblem(err);
+  if (problem) return new UserError(`${what}: ${problem}`);
+  if (errnoCode(err) === 'EISDIR') return new UserError(`${what}: it is a folder; give a file name such as train.jsonl`);
+  const message = err instanceof Error ? err.message.split('\n')[0] : String(err);
+  return new UserError(`${what} (${message}); choose another file`);
 }
 
 /**
@@ -46,29 +34,20 @@ function jsonValue(v: LogValue): LogValue {
 }
 
 export class JsonlLog {
-  private fd: number | null;
-  private lines: string[] = [];
-  private readonly timer: NodeJS.Timeout;
-  private failure: unknown = null;
-  private readonly onExit = (): void => {
-    try {
-      this.flush();
-    } catch {
-      // Nothing can be reported while the process exits.
-    }
-  };
+  private readonly out: BufferedAppendFile;
 
   /** Opens (creating it and its folder if needed) `file` for appending. */
   constructor(
     readonly file: string,
     opts: JsonlLogOptions = {},
   ) {
+    let fd: number;
     try {
       fs.mkdirSync(path.dirname(file), { recursive: true });
-      this.fd = fs.openSync(file, 'a');
+      fd = fs.openSync(file, 'a');
       // A previous run killed in the middle of a write may have left a partial last line:
       // start on a fresh line so that the next record stays parseable.
-      const size = fs.fstatSync(this.fd).size;
+      const size = fs.fstatSync(fd).size;
       if (size > 0) {
         const last = Buffer.alloc(1);
         const rfd = fs.openSync(file, 'r');
@@ -77,64 +56,34 @@ export class JsonlLog {
         } finally {
           fs.closeSync(rfd);
         }
-        if (last[0] !== 0x0a) fs.writeSync(this.fd, '\n');
+        if (last[0] !== 0x0a) fs.writeSync(fd, '\n');
       }
     } catch (err) {
       throw logError(file, err);
     }
-    const flushSecs = opts.flushSecs ?? 5;
-    this.timer = setInterval(() => {
-      try {
-        this.flush();
-      } catch (err) {
-        this.failure ??= err;
-      }
-    }, Math.max(0.01, flushSecs) * 1000);
-    this.timer.unref();
-    process.on('exit', this.onExit);
+    this.out = new BufferedAppendFile(fd, {
+      flushSecs: opts.flushSecs ?? 5,
+      flushOnExit: true,
+      writeError: (err) => logError(file, err),
+    });
   }
 
   /** Appends `{step, time, ...values}`; time is the wall clock in Unix seconds (ms resolution). */
   log(step: number, values: Record<string, LogValue>): void {
-    if (this.fd === null) throw new Error(`the training log ${this.file} is closed`);
-    this.throwFailure();
+    this.out.checkWritable(`the training log ${this.file} is closed`);
     const record: Record<string, LogValue> = { step, time: Date.now() / 1000 };
     for (const [key, value] of Object.entries(values)) {
       if (key !== 'step' && key !== 'time') record[key] = jsonValue(value);
     }
-    this.lines.push(JSON.stringify(record) + '\n');
-  }
-
-  private throwFailure(): void {
-    if (this.failure !== null) {
-      const err = this.failure;
-      this.failure = null;
-      throw err;
-    }
+    this.out.append(JSON.stringify(record) + '\n');
   }
 
   /** Writes the buffered lines to the file. */
   flush(): void {
-    this.throwFailure();
-    if (this.fd === null || this.lines.length === 0) return;
-    const data = Buffer.from(this.lines.join(''));
-    this.lines = [];
-    try {
-      for (let off = 0; off < data.length; ) off += fs.writeSync(this.fd, data, off);
-    } catch (err) {
-      throw logError(this.file, err);
-    }
+    this.out.flush();
   }
 
   close(): void {
-    if (this.fd === null) return;
-    clearInterval(this.timer);
-    process.off('exit', this.onExit);
-    try {
-      this.flush();
-    } finally {
-      fs.closeSync(this.fd);
-      this.fd = null;
-    }
+    this.out.close();
   }
 }

@@ -11,6 +11,7 @@ import path from 'node:path';
 import protobuf from 'protobufjs';
 import { UserError } from '../errors.js';
 import { quoteName } from '../image/io.js';
+import { BufferedAppendFile, commonWriteProblem, errnoCode } from './append-file.js';
 import { crc32c, maskCrc32c } from './crc32c.js';
 
 /** The subset of tensorflow/core/util/event.proto and framework/summary.proto written here. */
@@ -87,26 +88,14 @@ export interface EventWriterOptions {
   maxBufferBytes?: number;
 }
 
-function errnoCode(err: unknown): string | undefined {
-  return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined;
-}
-
 function logdirError(logdir: string, err: unknown): Error {
+  const what = `cannot write TensorBoard logs to ${quoteName(logdir)}`;
+  const problem = commonWriteProblem(err);
+  if (problem) return new UserError(`${what}: ${problem}`);
+  const code = errnoCode(err);
+  if (code === 'ENOTDIR' || code === 'EEXIST') return new UserError(`${what}: it is a file, not a folder; choose another log folder`);
   const message = err instanceof Error ? err.message.split('\n')[0] : String(err);
-  switch (errnoCode(err)) {
-    case 'EACCES':
-    case 'EPERM':
-    case 'EROFS':
-      return new UserError(`cannot write TensorBoard logs to ${quoteName(logdir)}: permission denied; choose a folder you can write to`);
-    case 'ENOTDIR':
-    case 'EEXIST':
-      return new UserError(`cannot write TensorBoard logs to ${quoteName(logdir)}: it is a file, not a folder; choose another log folder`);
-    case 'ENOSPC':
-    case 'EDQUOT':
-      return new UserError(`cannot write TensorBoard logs to ${quoteName(logdir)}: the disk is full; free some space or log elsewhere`);
-    default:
-      return new UserError(`cannot write TensorBoard logs to ${quoteName(logdir)} (${message}); choose another log folder`);
-  }
+  return new UserError(`${what} (${message}); choose another log folder`);
 }
 
 /**
@@ -117,18 +106,12 @@ function logdirError(logdir: string, err: unknown): Error {
 export class EventWriter {
   /** The event file's path. */
   readonly file: string;
-  private fd: number | null;
-  private buffered: Buffer[] = [];
-  private bufferedBytes = 0;
-  private readonly maxBufferBytes: number;
-  private readonly timer: NodeJS.Timeout;
-  private failure: unknown = null;
+  private readonly out: BufferedAppendFile;
 
   constructor(
     readonly logdir: string,
     opts: EventWriterOptions = {},
   ) {
-    this.maxBufferBytes = opts.maxBufferBytes ?? 1 << 20;
     const host = os.hostname().replace(/[\\/\s]/g, '_') || 'localhost';
     const base = `events.out.tfevents.${String(Math.floor(Date.now() / 1000)).padStart(10, '0')}.${host}`;
     try {
@@ -147,32 +130,27 @@ export class EventWriter {
         if (errnoCode(err) !== 'EEXIST' || n > 100) throw logdirError(logdir, err);
       }
     }
-    this.fd = fd;
     this.file = file;
-    this.write({ file_version: 'brain.Event:2' }, 0);
-    this.flush();
-    const flushSecs = opts.flushSecs ?? 10;
-    // A failure on the timer (disk full) is kept and thrown by the next call, not left uncaught.
-    this.timer = setInterval(() => {
-      try {
-        this.flush();
-      } catch (err) {
-        this.failure ??= err;
-      }
-    }, Math.max(0.01, flushSecs) * 1000);
-    this.timer.unref();
+    this.out = new BufferedAppendFile(fd, {
+      flushSecs: opts.flushSecs ?? 10,
+      maxBufferBytes: opts.maxBufferBytes ?? 1 << 20,
+      writeError: (err) => logdirError(logdir, err),
+    });
+    try {
+      this.write({ file_version: 'brain.Event:2' }, 0);
+      this.flush();
+    } catch (err) {
+      this.out.close();
+      throw err;
+    }
   }
 
   /** Appends one event (wall_time and step are filled in). */
   private write(fields: Record<string, unknown>, step: number, wallTime = Date.now() / 1000): void {
-    if (this.fd === null) throw new Error(`the event writer for ${this.logdir} is closed`);
-    this.throwFailure();
+    this.out.checkWritable(`the event writer for ${this.logdir} is closed`);
     if (!Number.isSafeInteger(step)) throw new RangeError(`step must be an integer, got ${step}`);
     const message = EventType.fromObject({ wall_time: wallTime, step, ...fields });
-    const record = encodeRecord(EventType.encode(message).finish());
-    this.buffered.push(record);
-    this.bufferedBytes += record.length;
-    if (this.bufferedBytes >= this.maxBufferBytes) this.flush();
+    this.out.append(encodeRecord(EventType.encode(message).finish()));
   }
 
   /** Logs a scalar (stored as float32, as TensorBoard does). */
@@ -203,36 +181,12 @@ export class EventWriter {
     this.write({ session_log: { status: 1 } }, step);
   }
 
-  private throwFailure(): void {
-    if (this.failure !== null) {
-      const err = this.failure;
-      this.failure = null;
-      throw err;
-    }
-  }
-
   /** Writes everything buffered to the file. */
   flush(): void {
-    this.throwFailure();
-    if (this.fd === null || this.buffered.length === 0) return;
-    const data = Buffer.concat(this.buffered);
-    this.buffered = [];
-    this.bufferedBytes = 0;
-    try {
-      for (let off = 0; off < data.length; ) off += fs.writeSync(this.fd, data, off);
-    } catch (err) {
-      throw logdirError(this.logdir, err);
-    }
+    this.out.flush();
   }
 
   close(): void {
-    if (this.fd === null) return;
-    clearInterval(this.timer);
-    try {
-      this.flush();
-    } finally {
-      fs.closeSync(this.fd);
-      this.fd = null;
-    }
+    this.out.close();
   }
 }
