@@ -12,3 +12,4 @@ export { readSafetensors, writeSafetensors } from './weights/safetensors.js';
 export { UserError } from './errors.js';
 export type { CutLayer } from './models/architectures.js';
 export type { Tensor, TensorMap } from './weights/tensor.js';
+export { exportStylizer, readStyleStatsFile, type ExportOptions, type ExportResult } from './export/export.js';

@@ -1,3 +1,4 @@
+import { exportBenchCommand } from './export-command.js';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { formatJson, formatTable, footer } from '../bench/format.js';
 import { runBench } from '../bench/run.js';
@@ -53,6 +54,7 @@ export function benchCommand(io: BenchOutput = PROCESS_OUTPUT): Command {
     // The subcommand gets bench's exit and output settings (main() sets them after building bench).
     .hook('preSubcommand', (self, sub) => { sub.copyInheritedSettings(self); })
     .addCommand(benchTrainCommand(io))
+    .addCommand(exportBenchCommand(io))
     .option('--models-dir <dir>', 'folder with weight files (also $ADAIN_MODELS_DIR)')
     .addOption(new Option('--model <names>', 'models to benchmark, repeatable or comma-separated').argParser(collectNames).default([], 'every model whose files are present'))
     .addOption(new Option('--sizes <list>', 'comma-separated image sides in pixels').argParser(parseSizes).default([256, 512], '256,512'))

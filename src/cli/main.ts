@@ -5,6 +5,7 @@ import { modelsCommand } from './models-command.js';
 import { stylizeCommand } from './stylize-command.js';
 import { trainCommand } from './train-command.js';
 import { dataCommand } from './data-command.js';
+import { exportCommand } from './export-command.js';
 
 /** Exit codes: 0 ok, 2 bad input or usage (one-line message), 1 a bug (stack trace). */
 export async function main(argv: string[]): Promise<number> {
@@ -18,6 +19,7 @@ export async function main(argv: string[]): Promise<number> {
   program.addCommand(modelsCommand());
   program.addCommand(trainCommand());
   program.addCommand(dataCommand());
+  program.addCommand(exportCommand());
   program.addCommand(benchCommand());
   for (const c of program.commands) c.exitOverride();
   try {
