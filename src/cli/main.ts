@@ -6,6 +6,8 @@ import { stylizeCommand } from './stylize-command.js';
 import { trainCommand } from './train-command.js';
 import { dataCommand } from './data-command.js';
 import { exportCommand } from './export-command.js';
+import { evalCommand } from './eval-command.js';
+import { optimizeCommand } from './optimize-command.js';
 
 /** Exit codes: 0 ok, 2 bad input or usage (one-line message), 1 a bug (stack trace). */
 export async function main(argv: string[]): Promise<number> {
@@ -20,6 +22,8 @@ export async function main(argv: string[]): Promise<number> {
   program.addCommand(trainCommand());
   program.addCommand(dataCommand());
   program.addCommand(exportCommand());
+  program.addCommand(evalCommand());
+  program.addCommand(optimizeCommand());
   program.addCommand(benchCommand());
   for (const c of program.commands) c.exitOverride();
   try {
