@@ -8,6 +8,7 @@ import { dataCommand } from './data-command.js';
 import { exportCommand } from './export-command.js';
 import { evalCommand } from './eval-command.js';
 import { optimizeCommand } from './optimize-command.js';
+import { serveCommand } from './serve-command.js';
 
 /** Exit codes: 0 ok, 2 bad input or usage (one-line message), 1 a bug (stack trace). */
 export async function main(argv: string[]): Promise<number> {
@@ -24,6 +25,7 @@ export async function main(argv: string[]): Promise<number> {
   program.addCommand(exportCommand());
   program.addCommand(evalCommand());
   program.addCommand(optimizeCommand());
+  program.addCommand(serveCommand());
   program.addCommand(benchCommand());
   for (const c of program.commands) c.exitOverride();
   try {

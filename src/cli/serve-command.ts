@@ -1,0 +1,85 @@
+import { Command } from 'commander';
+import { DEFAULT_MODEL } from '../models/registry.js';
+import { defaultThreads } from '../runtime/session.js';
+import { DEFAULT_STYLE_SIZE } from '../stylize/style-model.js';
+import { DEFAULTS, startStudio } from '../web/server.js';
+import { parseInteger, parseNumber } from './options.js';
+
+interface ServeFlags {
+  port: number;
+  host: string;
+  modelsDir?: string;
+  model: string;
+  download: boolean;
+  threads: number;
+  maxUploadMb: number;
+  maxPixels: number;
+  concurrency: number;
+  queue: number;
+  timeout: number;
+  styleSize: number;
+  quiet?: boolean;
+}
+
+const HELP = `
+Open the printed address in a browser. Image mode stylises uploads (or the built-in gallery)
+in the browser with onnxruntime-web and downloads the result at the content's full resolution;
+webcam mode stylises camera frames live in the browser, and no frame leaves the machine.
+
+The HTTP API on the same port:
+  POST /api/stylize   multipart/form-data: content (file), style (file, 1-4 times), alpha,
+                      style_weights (e.g. 0.7,0.3), preserve_color, model, style_size, format
+                      -> the stylised image (PNG by default)
+  GET  /api/models    the models, whether their files are here, and their ONNX files
+  GET  /healthz       {ok, queue}
+Errors are JSON {error, status}: 400 bad field, 413 too large, 415 not an image, 422 corrupt
+image, 503 busy (with Retry-After) or over the time limit.
+
+Binds to 127.0.0.1 unless --host says otherwise; webcam and wasm threads need a secure
+context, which browsers grant to http://localhost and http://127.0.0.1 only (serve other hosts
+behind HTTPS). See docs/WEB.md.
+
+Example:
+  curl -F content=@photo.jpg -F style=@painting.jpg -F alpha=0.8 -o out.png http://127.0.0.1:8080/api/stylize
+`;
+
+export function serveCommand(): Command {
+  return new Command('serve')
+    .description('Serve the web studio (upload, gallery, live webcam in the browser) and an HTTP stylisation API')
+    .option('-p, --port <n>', 'port to listen on; 0 picks a free one', parseInteger('a port', 0, 65535), DEFAULTS.port)
+    .option('--host <addr>', 'interface to bind; 0.0.0.0 exposes the server to your network', DEFAULTS.host)
+    .option('--models-dir <dir>', 'folder with weight files (also $ADAIN_MODELS_DIR)')
+    .option('-m, --model <name>', 'default model for API requests that name none', DEFAULT_MODEL)
+    .option('--download', 'download missing weights when a request needs them (off: requests never start downloads)', false)
+    .option('-t, --threads <n>', 'CPU threads per server-side stylisation', parseInteger('a thread count'), defaultThreads())
+    .option('--max-upload-mb <n>', 'largest upload per image, in MiB', parseNumber('a size in MiB', 0.01, 1024), DEFAULTS.maxUploadBytes / 1024 / 1024)
+    .option('--max-pixels <n>', 'largest image, in pixels', parseNumber('a pixel count', 1), DEFAULTS.maxPixels)
+    .option('--concurrency <n>', 'stylisations running at once', parseInteger('a job count', 1, 64), DEFAULTS.concurrency)
+    .option('--queue <n>', 'stylisations waiting at most; more get 503 + Retry-After', parseInteger('a queue length', 0, 10000), DEFAULTS.maxQueue)
+    .option('--timeout <s>', 'seconds a stylisation request may wait and run', parseNumber('seconds', 0.1, 3600), DEFAULTS.timeoutMs / 1000)
+    .option('--style-size <n>', 'scale style images so their shorter side is n pixels', parseInteger('a size in pixels', 16, 4096), DEFAULT_STYLE_SIZE)
+    .option('-q, --quiet', 'do not log requests')
+    .addHelpText('after', HELP)
+    .action(async (o: ServeFlags) => {
+      const studio = await startStudio({
+        host: o.host, port: o.port, modelsDir: o.modelsDir, defaultModel: o.model, download: o.download, threads: o.threads,
+        maxUploadBytes: Math.round(o.maxUploadMb * 1024 * 1024), maxPixels: o.maxPixels, concurrency: o.concurrency,
+        maxQueue: o.queue, timeoutMs: o.timeout * 1000, styleSize: o.styleSize,
+        log: o.quiet ? undefined : (line) => process.stderr.write(`${new Date().toISOString()} ${line}\n`),
+      });
+      process.stdout.write(`adain studio listening on ${studio.url}/ (bound to ${studio.host}:${studio.port}; Ctrl+C stops)\n`);
+      if (studio.host !== '127.0.0.1' && studio.host !== '::1') {
+        process.stderr.write('adain: note: other machines can reach this server; webcam mode and wasm threads need http://localhost or HTTPS\n');
+      }
+      await new Promise<void>((resolve) => {
+        const stop = () => {
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+          process.stderr.write('adain: stopping\n');
+          void studio.close().then(resolve);
+        };
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
+      });
+    });
+}

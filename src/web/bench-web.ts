@@ -1,0 +1,132 @@
+/**
+ * The studio's speed: webcam-mode FPS in headless Chromium (onnxruntime-web on wasm, the page's
+ * own webcam loop fed by Chromium's fake camera) at several sizes, and POST /api/stylize
+ * images/s at 512x512. Needs Chromium (see browser.ts), playwright-core and autocannon.
+ */
+import type { StudioOptions } from './server.js';
+import { EVALUATE_SHIM, FAKE_CAMERA_FLAGS, launchChromium } from './browser.js';
+import { runLoad, startServerProcess, stylizeRequestBody, type LoadResult } from './loadtest.js';
+
+export interface WebcamBenchRow {
+  size: number;
+  frames: number;
+  fps: number;
+  msPerFrame: number;
+  stagesMs: { capture: number; encode: number; adain: number; decode: number; draw: number };
+  backend: string;
+  threads: number;
+}
+
+export interface ApiBenchRow {
+  size: number;
+  /** 'cached': the same style each time (its statistics are reused); 'cold': style encoded every time. */
+  style: 'cached' | 'cold';
+  imagesPerS: number;
+  p50Ms: number;
+  p99Ms: number;
+  load: LoadResult;
+}
+
+export interface WebBenchOptions {
+  modelsDir?: string;
+  model?: string;
+  /** Webcam sizes (default 256, 384, 512). */
+  sizes?: number[];
+  /** Frames timed per size, after `warmup` (defaults 30 and 3). */
+  frames?: number;
+  warmup?: number;
+  /** wasm threads in the page (default: the browser's hardwareConcurrency). */
+  threads?: number;
+  /** Seconds of API load per row (default 10; 0 skips the API rows). */
+  apiSeconds?: number;
+  /** API content side (default 512). */
+  apiSize?: number;
+  /** Server settings. */
+  server?: StudioOptions;
+  onNote?: (line: string) => void;
+}
+
+export interface WebBenchResult {
+  webcam: WebcamBenchRow[];
+  api: ApiBenchRow[];
+  cores: number;
+}
+
+export async function runWebBench(o: WebBenchOptions = {}): Promise<WebBenchResult> {
+  const note = o.onNote ?? (() => {});
+  const server = await startServerProcess({ port: 0, modelsDir: o.modelsDir, ...o.server });
+  const webcam: WebcamBenchRow[] = [];
+  const api: ApiBenchRow[] = [];
+  let cores = 0;
+  try {
+    const browser = await launchChromium(FAKE_CAMERA_FLAGS);
+    try {
+      const page = await browser.newPage();
+      await page.addInitScript(EVALUATE_SHIM);
+      const q = new URLSearchParams({ backend: 'wasm' });
+      if (o.threads) q.set('threads', String(o.threads));
+      if (o.model) q.set('model', o.model);
+      await page.goto(`${server.url}/?${q}`);
+      await page.waitForFunction(() => document.body.dataset.ready !== undefined, null, { timeout: 60_000 });
+      if ((await page.evaluate(() => document.body.dataset.ready)) !== 'true') throw new Error(`the page failed to start: ${await page.textContent('#error')}`);
+      cores = await page.evaluate(() => navigator.hardwareConcurrency);
+      for (const size of o.sizes ?? [256, 384, 512]) {
+        note(`webcam ${size}x${size}: ${o.frames ?? 30} frames`);
+        const row = await page.evaluate(
+          (a) => (window as unknown as { studio: { benchmarkWebcam: (x: unknown) => Promise<WebcamBenchRow> } }).studio.benchmarkWebcam(a),
+          { size, frames: o.frames ?? 30, warmup: o.warmup ?? 3 },
+        );
+        webcam.push(row);
+        note(`  ${row.fps.toFixed(2)} FPS`);
+      }
+    } finally {
+      await browser.close();
+    }
+    const seconds = o.apiSeconds ?? 10;
+    if (seconds > 0) {
+      const size = o.apiSize ?? 512;
+      const req = await stylizeRequestBody(size, 512);
+      const warm = await fetch(`${server.url}/api/stylize`, { method: 'POST', body: new Uint8Array(req.body), headers: { 'content-type': req.contentType } });
+      if (warm.status !== 200) throw new Error(`the API warm-up failed: ${warm.status} ${await warm.text()}`);
+      await warm.arrayBuffer();
+      // as many clients as the server runs jobs, plus one waiting: busy all the time, never refused
+      const connections = (o.server?.concurrency ?? 1) + 1;
+      note(`API ${size}x${size}, style statistics reused: ${seconds} s`);
+      const cached = await runLoad(server.url, req, connections, seconds);
+      api.push(apiRow(size, 'cached', cached));
+      await server.stop();
+      const cold = await startServerProcess({ port: 0, modelsDir: o.modelsDir, ...o.server, styleCache: 0 });
+      try {
+        const w2 = await fetch(`${cold.url}/api/stylize`, { method: 'POST', body: new Uint8Array(req.body), headers: { 'content-type': req.contentType } });
+        await w2.arrayBuffer();
+        note(`API ${size}x${size}, style encoded every time: ${seconds} s`);
+        api.push(apiRow(size, 'cold', await runLoad(cold.url, req, connections, seconds)));
+      } finally {
+        await cold.stop();
+      }
+    }
+  } finally {
+    await server.stop();
+  }
+  return { webcam, api, cores };
+}
+
+function apiRow(size: number, style: 'cached' | 'cold', load: LoadResult): ApiBenchRow {
+  return { size, style, imagesPerS: load.okPerS, p50Ms: load.okLatencyMs?.p50 ?? NaN, p99Ms: load.okLatencyMs?.p99 ?? NaN, load };
+}
+
+export function formatWebBench(r: WebBenchResult): string {
+  const lines = [`Webcam mode in headless Chromium (onnxruntime-web ${r.webcam[0]?.backend ?? 'wasm'}, ${r.webcam[0]?.threads ?? '?'} threads, ${r.cores} cores):`];
+  lines.push('  size      FPS   ms/frame  (capture  encode  adain  decode  draw)');
+  for (const w of r.webcam) {
+    const s = w.stagesMs;
+    lines.push(`  ${`${w.size}x${w.size}`.padEnd(8)} ${w.fps.toFixed(2).padStart(5)} ${w.msPerFrame.toFixed(0).padStart(9)}   (${[s.capture, s.encode, s.adain, s.decode, s.draw].map((v) => v.toFixed(0).padStart(6)).join(' ')})`);
+  }
+  if (r.api.length) {
+    lines.push('HTTP API, POST /api/stylize (onnxruntime-node in the server):');
+    for (const a of r.api) {
+      lines.push(`  ${a.size}x${a.size} style ${a.style.padEnd(6)} ${a.imagesPerS.toFixed(2)} images/s, p50 ${a.p50Ms.toFixed(0)} ms, p99 ${a.p99Ms.toFixed(0)} ms (${a.load.connections} clients, ${a.load.durationS.toFixed(0)} s; status ${JSON.stringify(a.load.statusCounts)})`);
+    }
+  }
+  return lines.join('\n');
+}
