@@ -1,3 +1,4 @@
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { UserError } from '../errors.js';
@@ -103,6 +104,7 @@ export async function train(config: TrainConfig, hooks: TrainHooks = {}, resume?
   const threads = { threads: config.threads };
   const targets = await TargetEncoder.create(kind, cut, styleLayers, encoder, threads);
   const B = config.batchSize, S = config.crop;
+  const targetDims = [B, [...encoder.values()].at(-1)!.weight.shape[0], S / factor, S / factor];
   const session = await createSession(trainStepModel({
     kind, cut, styleLayers, encoder, batch: B, height: S, width: S, mode: config.mode, styleLoss: config.styleLoss,
     contentWeight: config.contentWeight, styleWeight: config.styleWeight,
@@ -115,7 +117,7 @@ export async function train(config: TrainConfig, hooks: TrainHooks = {}, resume?
     weightFeeds[`${name}.bias`] = new ort.Tensor('float32', p.bias.data, p.bias.shape);
   }
   const runStep = async (t: StepTargets, content: Float32Array) => {
-    const feeds: Record<string, ort.Tensor> = { ...weightFeeds, target: new ort.Tensor('float32', t.target, [B, encoder.get([...encoder.keys()].at(-1)!)!.weight.shape[0], S / factor, S / factor]) };
+    const feeds: Record<string, ort.Tensor> = { ...weightFeeds, target: new ort.Tensor('float32', t.target, targetDims) };
     for (const l of styleLayers) {
       const c = t.styleMean.get(l)!.length / B;
       feeds[`style_mean_${l}`] = new ort.Tensor('float32', t.styleMean.get(l)!, [B, c]);
@@ -176,7 +178,7 @@ export async function train(config: TrainConfig, hooks: TrainHooks = {}, resume?
         events.scalars({ 'val/loss': values.val_loss, 'val/content': values.val_content_loss, 'val/style': values.val_style_loss }, step);
         const grid = validationGrid(val, vo.decoded.data as Float32Array, B, S);
         const png = await encodeImage(grid, 'png');
-        await import('node:fs/promises').then((fs) => fs.writeFile(path.join(config.out, `val_${String(step).padStart(7, '0')}.png`), png));
+        await writeFile(path.join(config.out, `val_${String(step).padStart(7, '0')}.png`), png);
         events.image('val/style|content|stylised', png, grid.width, grid.height, step);
       }
       if (step % config.checkpointEvery === 0 && step < config.iterations) await save({ loss });
