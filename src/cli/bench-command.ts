@@ -1,11 +1,11 @@
 import { exportBenchCommand } from './export-command.js';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import { formatJson, formatTable, footer } from '../bench/format.js';
 import { runBench } from '../bench/run.js';
 import { formatTrainJson, formatTrainTable, trainFooter } from '../bench/train-format.js';
 import { DEFAULT_DATA_CONTENT, DEFAULT_DATA_STYLE, runTrainBench, TRAIN_BENCH_MODELS } from '../bench/train-run.js';
 import { defaultThreads } from '../runtime/session.js';
-import { parseInteger, parseList } from './options.js';
+import { collectNames, parseInteger, parseSizes, withParentFlags } from './options.js';
 
 interface BenchFlags {
   modelsDir?: string;
@@ -153,29 +153,3 @@ function benchTrainCommand(io: BenchOutput): Command {
     });
 }
 
-/**
- * The subcommand's flags, with those the user put after \`train\` that \`bench\` took for its
- * own: \`adain\`'s parser hands every option after \`bench train\` to \`bench\` first, which keeps
- * the ones it knows (--runs, --threads, --json, ...). A flag given to \`train\` itself wins.
- */
-function withParentFlags(cmd: Command): Record<string, unknown> {
-  const merged: Record<string, unknown> = { ...cmd.opts() };
-  const parent = cmd.parent;
-  if (!parent) return merged;
-  const parentValues = parent.opts();
-  for (const opt of cmd.options) {
-    const key = opt.attributeName();
-    if (cmd.getOptionValueSource(key) !== 'cli' && parent.getOptionValueSource(key) === 'cli') merged[key] = parentValues[key];
-  }
-  return merged;
-}
-
-function collectNames(v: string, prev: string[]): string[] {
-  return [...prev, ...parseList(v)];
-}
-
-function parseSizes(v: string): number[] {
-  const sizes = parseList(v).map(parseInteger('an image side in pixels', 8, 16384));
-  if (!sizes.length) throw new InvalidArgumentError(`expected comma-separated sizes such as 256,512, got '${v}'`);
-  return sizes;
-}

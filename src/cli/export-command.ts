@@ -10,7 +10,7 @@ import { DEFAULT_OPSET, MAX_OPSET, MIN_OPSET } from '../export/ops.js';
 import { DEFAULT_MODEL } from '../models/registry.js';
 import { defaultThreads } from '../runtime/session.js';
 import { DEFAULT_STYLE_SIZE } from '../stylize/style-model.js';
-import { parseInteger, parseList, parseNumber } from './options.js';
+import { collectNames, parseInteger, parseList, parseNumber, parseSizes, withParentFlags } from './options.js';
 import { lazyProgress } from './progress.js';
 
 interface ExportFlags {
@@ -215,7 +215,7 @@ export function exportBenchCommand(io: ExportBenchOutput = { stdout: (t) => proc
     .description('Benchmark the exported ONNX model (ms per frame in onnxruntime), float32 and float16')
     .option('--models-dir <dir>', 'folder with weight files (also $ADAIN_MODELS_DIR)')
     .addOption(new Option('--model <names>', 'models to benchmark, repeatable or comma-separated').argParser(collectNames).default([], DEFAULT_MODEL))
-    .addOption(new Option('--sizes <list>', 'comma-separated square sides in pixels').argParser(parseSides).default(DEFAULT_EXPORT_BENCH_SIZES, DEFAULT_EXPORT_BENCH_SIZES.join(',')))
+    .addOption(new Option('--sizes <list>', 'comma-separated square sides in pixels').argParser(parseSizes).default(DEFAULT_EXPORT_BENCH_SIZES, DEFAULT_EXPORT_BENCH_SIZES.join(',')))
     .addOption(new Option('--precision <list>', 'float32, float16 or both').argParser(parsePrecisions).default(['float32', 'float16'], 'float32,float16'))
     .addOption(new Option('--input-format <fmt>', 'pixel format of the input').choices(PIXEL_FORMATS).default('rgb-float'))
     .addOption(new Option('--output-format <fmt>', 'pixel format of the output').choices(PIXEL_FORMATS).default('rgb-float'))
@@ -246,32 +246,6 @@ export function exportBenchCommand(io: ExportBenchOutput = { stdout: (t) => proc
     });
 }
 
-/**
- * The subcommand's flags, with those given after `bench export` that the parent `bench`
- * command took for its own (it knows --models-dir, --model, --sizes, --runs, --threads,
- * --json); a flag given to `export` itself wins.
- */
-function withParentFlags(cmd: Command): Record<string, unknown> {
-  const merged: Record<string, unknown> = { ...cmd.opts() };
-  const parent = cmd.parent;
-  if (!parent) return merged;
-  const parentValues = parent.opts();
-  for (const opt of cmd.options) {
-    const key = opt.attributeName();
-    if (cmd.getOptionValueSource(key) !== 'cli' && parent.getOptionValueSource(key) === 'cli') merged[key] = parentValues[key];
-  }
-  return merged;
-}
-
-function collectNames(v: string, prev: string[]): string[] {
-  return [...prev, ...parseList(v)];
-}
-
-function parseSides(v: string): number[] {
-  const sizes = parseList(v).map(parseInteger('an image side in pixels', 8, 16384));
-  if (!sizes.length) throw new InvalidArgumentError(`expected comma-separated sizes such as 256,512, got '${v}'`);
-  return sizes;
-}
 
 function parsePrecisions(v: string): Precision[] {
   const list = parseList(v);

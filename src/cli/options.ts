@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 
 /** Commander parsers that reject bad values with a message naming the flag's expectation. */
 export function parseNumber(what: string, min = -Infinity, max = Infinity) {
@@ -25,4 +25,33 @@ export function parseList(v: string): string[] {
 
 export function parseNumberList(what: string) {
   return (v: string): number[] => parseList(v).map(parseNumber(what, 0));
+}
+
+/** Repeatable, comma-separated names (`--model a --model b,c`). */
+export function collectNames(v: string, prev: string[]): string[] {
+  return [...prev, ...parseList(v)];
+}
+
+/** Comma-separated image sides, e.g. 256,512. */
+export function parseSizes(v: string): number[] {
+  const sizes = parseList(v).map(parseInteger('an image side in pixels', 8, 16384));
+  if (!sizes.length) throw new InvalidArgumentError(`expected comma-separated sizes such as 256,512, got '${v}'`);
+  return sizes;
+}
+
+/**
+ * A subcommand's flags merged with those given after it that its parent took for itself:
+ * commander hands every option after `bench train` to `bench` first, which keeps the ones it
+ * knows (--runs, --threads, --json, ...). A flag given to the subcommand itself wins.
+ */
+export function withParentFlags(cmd: Command): Record<string, unknown> {
+  const merged: Record<string, unknown> = { ...cmd.opts() };
+  const parent = cmd.parent;
+  if (!parent) return merged;
+  const parentValues = parent.opts();
+  for (const opt of cmd.options) {
+    const key = opt.attributeName();
+    if (cmd.getOptionValueSource(key) !== 'cli' && parent.getOptionValueSource(key) === 'cli') merged[key] = parentValues[key];
+  }
+  return merged;
 }
