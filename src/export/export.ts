@@ -9,7 +9,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../errors.js';
-import { quoteName, readImage, resizeImage, type RgbImage } from '../image/io.js';
+import { quoteName, resizeImage, type RgbImage } from '../image/io.js';
 import { decoderLayers, downsampleFactor, encoderLayers } from '../models/architectures.js';
 import { decoderWeights, encoderWeights } from '../models/canonical-weights.js';
 import { DEFAULT_MODEL, findModel, type ModelSpec } from '../models/registry.js';
