@@ -31,11 +31,16 @@ async function weights(dir: string): Promise<Map<string, Float32Array>> {
 test('training on a fixed subset lowers the loss', { skip }, async () => {
   const out = path.join(tmp, 'learn');
   const losses: number[] = [];
-  await train(config(out, { subset: 2, iterations: 30, lr: 2e-3 }), { onStep: (_s, v) => losses.push(v.loss) });
+  await train(config(out, { subset: 2, iterations: 30, lr: 2e-3, valContent: path.join(SHARED, 'data/content/test'), valStyle: path.join(SHARED, 'data/style/test'), valEvery: 10 }), { onStep: (_s, v) => losses.push(v.loss) });
   const first = losses.slice(0, 3).reduce((a, b) => a + b) / 3, last = losses.slice(-3).reduce((a, b) => a + b) / 3;
   assert.ok(last < 0.7 * first, `loss ${first} -> ${last}`);
   const log = readFileSync(path.join(out, 'log.jsonl'), 'utf8').trim().split('\n');
-  assert.equal(log.length, 30);
+  assert.equal(log.length, 33); // 30 steps + 3 validations
+  const best = await readSafetensors(path.join(out, 'decoder.best.safetensors'));
+  const vals = log.map((l) => JSON.parse(l) as { step: number; val_loss?: number }).filter((l) => l.val_loss !== undefined);
+  const bestStep = vals.reduce((a, b) => (b.val_loss! < a.val_loss! ? b : a)).step;
+  assert.equal(best.metadata.step, String(bestStep));
+  assert.ok(readdirSync(out).some((f) => /^val_\d+\.png$/.test(f)));
   assert.ok(readdirSync(out).some((f) => f.startsWith('events.out.tfevents.')));
 });
 

@@ -22,6 +22,8 @@ export const DECODER_FORMAT = 'adain-decoder-1';
 export const CHECKPOINT_FILE = 'checkpoint.safetensors';
 export const PREV_CHECKPOINT_FILE = 'checkpoint.prev.safetensors';
 export const DECODER_FILE = 'decoder.safetensors';
+/** The decoder with the lowest validation loss so far (written when validation runs). */
+export const BEST_DECODER_FILE = 'decoder.best.safetensors';
 
 const M = 'adam.m.';
 const V = 'adam.v.';
@@ -124,13 +126,21 @@ export async function saveCheckpoint(dir: string, data: CheckpointData): Promise
   }
   await writeSafetensors(current, tensors, metadata);
 
+  await saveDecoder(join(dir, DECODER_FILE), weights, data);
+}
+
+/**
+ * The decoder alone, loadable by `adain stylize --decoder` (canonical layer names plus the
+ * encoder kind, cut layer, step and training config as metadata). Written atomically.
+ */
+export async function saveDecoder(file: string, weights: TensorMap | ConvWeights, data: Pick<CheckpointData, 'step' | 'config' | 'encoder' | 'cut'>): Promise<void> {
   const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
-  const decoderMeta: Record<string, string> = { format: DECODER_FORMAT, step: String(data.step), config: JSON.stringify(data.config) };
+  const meta: Record<string, string> = { format: DECODER_FORMAT, step: String(data.step), config: JSON.stringify(data.config) };
   const encoder = data.encoder ?? str(data.config.encoder);
   const cut = data.cut ?? str(data.config.cut);
-  if (encoder !== undefined) decoderMeta.encoder = encoder;
-  if (cut !== undefined) decoderMeta.cut = cut;
-  await writeSafetensors(join(dir, DECODER_FILE), weights, decoderMeta);
+  if (encoder !== undefined) meta.encoder = encoder;
+  if (cut !== undefined) meta.cut = cut;
+  await writeSafetensors(file, toTensorMap(weights), meta);
 }
 
 /** Temp files left by a write that crashed (writeSafetensors names them `.<file>.<hex>.tmp`). */

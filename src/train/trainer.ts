@@ -10,7 +10,7 @@ import { resolveWeightFile } from '../models/resolve.js';
 import { createSession } from '../runtime/session.js';
 import { readWeights } from '../weights/index.js';
 import { Adam } from './adam.js';
-import { loadCheckpoint, saveCheckpoint, unflattenConvWeights } from './checkpoint.js';
+import { BEST_DECODER_FILE, loadCheckpoint, saveCheckpoint, saveDecoder, unflattenConvWeights } from './checkpoint.js';
 import { listImages, PairSampler } from './data.js';
 import { TargetEncoder, type StepTargets } from './features.js';
 import { initDecoder } from './init.js';
@@ -136,8 +136,11 @@ export async function train(config: TrainConfig, hooks: TrainHooks = {}, resume?
   const events = new EventWriter(config.out);
   events.sessionStart(step);
 
-  const save = async (metrics?: Record<string, number>) => saveCheckpoint(config.out, {
-    weights: decoder, optimizer: adam.state(), step, config: { ...config, kind, cut }, sampler: batches.state(), metrics, encoder: kind, cut,
+  // the best validation loss survives a resume through the checkpoint's metrics
+  let bestVal = ckpt?.metrics?.best_val ?? Infinity;
+  const save = async (metrics: Record<string, number> = {}) => saveCheckpoint(config.out, {
+    weights: decoder, optimizer: adam.state(), step, config: { ...config, kind, cut }, sampler: batches.state(),
+    metrics: Number.isFinite(bestVal) ? { ...metrics, best_val: bestVal } : metrics, encoder: kind, cut,
   });
 
   let last: StepValues | undefined;
@@ -175,6 +178,10 @@ export async function train(config: TrainConfig, hooks: TrainHooks = {}, resume?
         const vo = await runStep(vt, val.content);
         const values = { val_loss: scalar(vo.loss), val_content_loss: scalar(vo.content_loss), val_style_loss: scalar(vo.style_loss) };
         log.log(step, values);
+        if (values.val_loss < bestVal) {
+          bestVal = values.val_loss;
+          await saveDecoder(path.join(config.out, BEST_DECODER_FILE), decoder, { step, config: { ...config, kind, cut }, encoder: kind, cut });
+        }
         events.scalars({ 'val/loss': values.val_loss, 'val/content': values.val_content_loss, 'val/style': values.val_style_loss }, step);
         const grid = validationGrid(val, vo.decoded.data as Float32Array, B, S);
         const png = await encodeImage(grid, 'png');
