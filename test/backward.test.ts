@@ -11,18 +11,11 @@ import {
 } from '../src/nn/backward.js';
 import { Graph } from '../src/onnx/graph.js';
 import { createSession, floatTensor } from '../src/runtime/session.js';
+import { mulberry32 } from '../src/train/init.js';
 
 interface Arg { shape: number[]; data: Float32Array; param?: boolean }
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let x = Math.imul(s ^ (s >>> 15), 1 | s);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 
 const numel = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 

@@ -14,20 +14,13 @@ import { GatysOptimizer, optimizeLayers, optimizeModel } from '../src/eval/optim
 import type { RgbImage } from '../src/image/io.js';
 import type { ConvWeights } from '../src/models/canonical-weights.js';
 import { createSession, floatTensor } from '../src/runtime/session.js';
+import { mulberry32 } from '../src/train/init.js';
 
 const MODELS_DIR = path.resolve(import.meta.dirname, '../../shared/models');
 const JUDGE_FILE = path.join(MODELS_DIR, 'vgg19-normalised/vgg_normalised_conv3_1.pth');
 const noJudge = existsSync(JUDGE_FILE) ? false : `${JUDGE_FILE} not found`;
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let x = Math.imul(s ^ (s >>> 15), 1 | s);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 
 function uniform(n: number, r: () => number, lo: number, hi: number): Float32Array {
   return Float32Array.from({ length: n }, () => lo + (hi - lo) * r());

@@ -72,16 +72,7 @@ export function loadFixtureTensor(layout: string, name: string): { shape: number
 }
 
 /** Largest |a[i] - b[i]|; NaN if either side has a NaN (so `<= tol` checks fail). */
-export function maxAbsDiff(a: Float32Array, b: Float32Array): number {
-  if (a.length !== b.length) throw new Error(`length mismatch: ${a.length} vs ${b.length}`);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) {
-    const d = Math.abs(a[i] - b[i]);
-    if (Number.isNaN(d)) return NaN;
-    if (d > m) m = d;
-  }
-  return m;
-}
+export { maxAbsDiff } from '../../src/export/validate.js';
 
 /** Largest |a[i]|; NaN if a has a NaN. */
 export function maxAbs(a: Float32Array): number {
