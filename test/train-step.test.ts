@@ -10,6 +10,7 @@ import { UserError } from '../src/errors.js';
 import type { CutLayer } from '../src/models/architectures.js';
 import { decoderWeights, encoderWeights } from '../src/models/canonical-weights.js';
 import { createSession, floatTensor } from '../src/runtime/session.js';
+import { TargetEncoder } from '../src/train/features.js';
 import { trainStepModel, type TrainStepSpec } from '../src/train/step-graph.js';
 import { readWeights } from '../src/weights/index.js';
 import { maxAbs, maxAbsDiff } from './helpers/fixtures.js';
@@ -23,7 +24,9 @@ interface Case {
   loss: number; content_loss: number; style_loss: number; pixel_loss?: number;
   inputs: Record<string, Entry>; outputs: Record<string, Entry>;
 }
-const manifest = JSON.parse(readFileSync(join(ROOT, 'manifest.json'), 'utf8')) as { encoder: string; cases: Record<string, Case> };
+const manifest = JSON.parse(readFileSync(join(ROOT, 'manifest.json'), 'utf8')) as {
+  encoder: string; images: { content: Entry; style: Entry }; cases: Record<string, Case>;
+};
 
 function load(e: Entry): { data: Float32Array; dims: number[] } {
   const bytes = readFileSync(join(ROOT, e.file));
@@ -88,3 +91,29 @@ test('the training graph rejects sizes the decoder cannot invert and mismatched 
   shapes.delete('dec3_4');
   assert.throws(() => trainStepModel({ ...spec, decoderShapes: shapes }), (e: unknown) => e instanceof UserError && /no shape for decoder layer 'dec3_4'/.test(e.message));
 });
+
+// The step's constant inputs (AdaIN target at the cut, style statistics per layer) as the
+// trainer computes them from image batches, against the same quantities from PyTorch.
+for (const name of ['r31_style_mse', 'r41_style_mse', 'r31_reconstruct']) {
+  test(`${name}: the target encoder's AdaIN target and style statistics match PyTorch`, async () => {
+    const c = manifest.cases[name];
+    const encFile = join(ROOT, manifest.encoder);
+    const encoder = encoderWeights('cd16x', c.cut, await readWeights(encFile), encFile);
+    const targets = await TargetEncoder.create('cd16x', c.cut, c.mode === 'style' ? c.styleLayers : [], encoder, { threads: 1 });
+    try {
+      const content = load(manifest.images.content), style = load(manifest.images.style);
+      const got = await targets.targets(content.data, c.mode === 'style' ? style.data : undefined, content.dims);
+      const expected: [string, Float32Array][] = [['target', got.target]];
+      for (const l of c.mode === 'style' ? c.styleLayers : []) {
+        expected.push([`style_mean_${l}`, got.styleMean.get(l)!], [`style_std_${l}`, got.styleStd.get(l)!]);
+      }
+      for (const [key, actual] of expected) {
+        const ref = load(c.inputs[key]).data;
+        assert.equal(actual.length, ref.length, `${key}: size`);
+        assert.ok(maxAbsDiff(actual, ref) <= 1e-4 * Math.max(maxAbs(ref), 1e-6), `${key}: max |diff| ${maxAbsDiff(actual, ref)} vs max ${maxAbs(ref)}`);
+      }
+    } finally {
+      await targets.dispose();
+    }
+  });
+}

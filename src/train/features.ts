@@ -1,16 +1,10 @@
 import type * as ort from 'onnxruntime-node';
-import type { CutLayer } from '../models/architectures.js';
-import { encoderLayers } from '../models/architectures.js';
+import { encoderLayers, type CutLayer, type Layer } from '../models/architectures.js';
 import type { ConvWeights, EncoderKind } from '../models/canonical-weights.js';
-import { encoderModel } from '../models/graphs.js';
-import { createSession, runFloat, type RuntimeOptions } from '../runtime/session.js';
-import { adainInto, channelStats, type ChannelStats, type FeatureMap } from '../stylize/features.js';
-
-/** Per-sample views of a batch of feature maps [B,C,h,w]. */
-function samples(data: Float32Array, dims: number[]): FeatureMap[] {
-  const [b, c, h, w] = dims;
-  return Array.from({ length: b }, (_, i) => ({ c, h, w, data: data.subarray(i * c * h * w, (i + 1) * c * h * w) }));
-}
+import { emitLayers, encoderModel } from '../models/graphs.js';
+import { Graph } from '../onnx/graph.js';
+import { createSession, floatTensor, runFloat, type RuntimeOptions } from '../runtime/session.js';
+import { ADAIN_EPS } from '../stylize/features.js';
 
 export interface StepTargets {
   /** AdaIN output t per sample (style mode) or the content features (reconstruct), [B,C,h,w]. */
@@ -23,44 +17,72 @@ export interface StepTargets {
 /**
  * The frozen encoder outside the training graph: content features at the cut, style
  * statistics at every style layer, and the AdaIN targets (constants for the step).
+ * In style mode one run encodes content and style as one batch and computes the statistics
+ * and AdaIN in the graph, so only the small results leave onnxruntime (the JS statistics and
+ * the copies of the full relu1_1.. maps were ~20% of a cd16x step).
  */
 export class TargetEncoder {
-  private constructor(private readonly session: ort.InferenceSession, readonly cut: CutLayer, readonly styleLayers: CutLayer[]) {}
+  private constructor(
+    private readonly contentOnly: ort.InferenceSession,
+    private readonly styled: ort.InferenceSession | null,
+    readonly cut: CutLayer,
+    readonly styleLayers: CutLayer[],
+  ) {}
 
   static async create(kind: EncoderKind, cut: CutLayer, styleLayers: CutLayer[], weights: ConvWeights, opts: RuntimeOptions): Promise<TargetEncoder> {
-    const outputs = [...new Set([cut, ...styleLayers])];
-    const session = await createSession(encoderModel(encoderLayers(cut, kind !== 'vgg19bn'), weights, outputs), opts);
-    return new TargetEncoder(session, cut, styleLayers);
+    const layers = encoderLayers(cut, kind !== 'vgg19bn');
+    const contentOnly = await createSession(encoderModel(layers, weights, [cut]), opts);
+    const styled = styleLayers.length
+      ? await createSession(targetsModel(layers, weights, cut, styleLayers), opts).catch(async (e: unknown) => { await contentOnly.release(); throw e; })
+      : null;
+    return new TargetEncoder(contentOnly, styled, cut, styleLayers);
   }
 
   async targets(content: Float32Array, style: Float32Array | undefined, dims: number[]): Promise<StepTargets> {
-    const fc = (await runFloat(this.session, 'image', content, dims)).get(this.cut)!;
     const styleMean = new Map<CutLayer, Float32Array>(), styleStd = new Map<CutLayer, Float32Array>();
-    if (!style) return { target: fc.data, styleMean, styleStd };
-    const fs = await runFloat(this.session, 'image', style, dims);
-    for (const layer of this.styleLayers) {
-      const f = fs.get(layer)!;
-      const stats = samples(f.data, f.dims).map((s) => channelStats(s));
-      styleMean.set(layer, concat(stats.map((s) => s.mean)));
-      styleStd.set(layer, concat(stats.map((s) => s.std)));
+    if (!style || !this.styled) {
+      const fc = (await runFloat(this.contentOnly, 'image', content, dims)).get(this.cut)!;
+      return { target: fc.data, styleMean, styleStd };
     }
-    const target = new Float32Array(fc.data.length);
-    const cs = samples(fc.data, fc.dims), ss = samples(fs.get(this.cut)!.data, fc.dims);
-    cs.forEach((c, i) => {
-      const out = target.subarray(i * c.data.length, (i + 1) * c.data.length);
-      adainInto(out, c, channelStats(c), channelStats(ss[i]) as ChannelStats, 1);
-    });
-    return { target, styleMean, styleStd };
+    const out = await this.styled.run({ content: floatTensor(content, dims), style: floatTensor(style, dims) });
+    for (const layer of this.styleLayers) {
+      styleMean.set(layer, out[`style_mean_${layer}`].data as Float32Array);
+      styleStd.set(layer, out[`style_std_${layer}`].data as Float32Array);
+    }
+    return { target: out.target.data as Float32Array, styleMean, styleStd };
   }
 
   async dispose(): Promise<void> {
-    await this.session.release();
+    await this.contentOnly.release();
+    await this.styled?.release();
   }
 }
 
-function concat(parts: Float32Array[]): Float32Array {
-  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) { out.set(p, o); o += p.length; }
-  return out;
+/**
+ * Content and style [N,3,H,W] -> AdaIN target at the cut [N,C,h,w] and the style images'
+ * channel means and standard deviations [N,C_l] at each style layer, as channelStats and
+ * adainInto compute them (centred variance, + ADAIN_EPS under the root).
+ */
+export function targetsModel(layers: readonly Layer[], w: ConvWeights, cut: CutLayer, styleLayers: readonly CutLayer[]): Uint8Array {
+  const g = new Graph('adain-targets');
+  const content = g.input('content', ['N', 3, 'H', 'W']);
+  const style = g.input('style', ['N', 3, 'H', 'W']);
+  const { taps } = emitLayers(g, g.op('Concat', [content, style], { axis: { i: 0 } }), layers, w);
+  const halves = (f: string) => g.opMulti('Split', [f], 2, { axis: { i: 0 } });
+  const stats = (f: string) => {
+    const mean = g.op('ReduceMean', [f], { axes: { ints: [2, 3] }, keepdims: { i: 1 } });
+    const centred = g.op('Sub', [f, mean]);
+    const variance = g.op('ReduceMean', [g.op('Mul', [centred, centred])], { axes: { ints: [2, 3] }, keepdims: { i: 1 } });
+    return { mean, centred, std: g.op('Sqrt', [g.op('Add', [variance, g.float([ADAIN_EPS], [])])]) };
+  };
+  const flat = (v: string) => g.op('Squeeze', [v, g.int64([2, 3])]);
+  for (const layer of styleLayers) {
+    const s = stats(halves(taps.get(layer)!)[1]);
+    g.output(flat(s.mean), `style_mean_${layer}`, ['N', 'C']);
+    g.output(flat(s.std), `style_std_${layer}`, ['N', 'C']);
+  }
+  const [fc, fs] = halves(taps.get(cut)!);
+  const c = stats(fc), s = stats(fs);
+  g.output(g.op('Add', [g.op('Mul', [c.centred, g.op('Div', [s.std, c.std])]), s.mean]), 'target', ['N', 'C', 'h', 'w']);
+  return g.toModel();
 }
