@@ -12,21 +12,30 @@ export const REFERENCE_SIDE = 128;
 export const REFERENCE_NAME = `conv3x3-${REFERENCE_CHANNELS}`;
 export const REFERENCE_FLOPS = 2 * REFERENCE_CHANNELS * REFERENCE_CHANNELS * 9 * REFERENCE_SIDE * REFERENCE_SIDE;
 
+/** The reference conv as an ONNX model with input `x` [1,C,S,S] (also run in the browser by the web benchmark). */
+export function referenceConvModel(): Uint8Array {
+  const c = REFERENCE_CHANNELS, s = REFERENCE_SIDE;
+  const g = new Graph('reference-conv');
+  const x = g.input('x', [1, c, s, s]);
+  // Scaled like a trained conv so that values stay in a normal float range.
+  const weight = pseudoRandom(c * c * 9, 7).map((v) => (v - 0.5) * 0.1);
+  const w = g.initializer('weight', { shape: [c, c, 3, 3], data: weight });
+  const b = g.initializer('bias', { shape: [c], data: new Float32Array(c) });
+  const y = g.op('Conv', [x, w, b], { kernel_shape: { ints: [3, 3] }, pads: { ints: [1, 1, 1, 1] }, strides: { ints: [1, 1] } });
+  g.output(y, 'y', [1, c, s, s]);
+  return g.toModel();
+}
+
+export function referenceConvInput(): Float32Array {
+  return pseudoRandom(REFERENCE_CHANNELS * REFERENCE_SIDE * REFERENCE_SIDE, 11);
+}
+
 export class ReferenceConv {
   private constructor(private readonly session: ort.InferenceSession, private readonly input: ort.Tensor) {}
 
   static async create(threads: number): Promise<ReferenceConv> {
-    const c = REFERENCE_CHANNELS, s = REFERENCE_SIDE;
-    const g = new Graph('reference-conv');
-    const x = g.input('x', [1, c, s, s]);
-    // Scaled like a trained conv so that values stay in a normal float range.
-    const weight = pseudoRandom(c * c * 9, 7).map((v) => (v - 0.5) * 0.1);
-    const w = g.initializer('weight', { shape: [c, c, 3, 3], data: weight });
-    const b = g.initializer('bias', { shape: [c], data: new Float32Array(c) });
-    const y = g.op('Conv', [x, w, b], { kernel_shape: { ints: [3, 3] }, pads: { ints: [1, 1, 1, 1] }, strides: { ints: [1, 1] } });
-    g.output(y, 'y', [1, c, s, s]);
-    const session = await createSession(g.toModel(), { threads });
-    return new ReferenceConv(session, floatTensor(pseudoRandom(c * s * s, 11), [1, c, s, s]));
+    const session = await createSession(referenceConvModel(), { threads });
+    return new ReferenceConv(session, floatTensor(referenceConvInput(), [1, REFERENCE_CHANNELS, REFERENCE_SIDE, REFERENCE_SIDE]));
   }
 
   /** Milliseconds of one run. */

@@ -3,6 +3,14 @@
  * own webcam loop fed by Chromium's fake camera) at several sizes, and POST /api/stylize
  * images/s at 512x512. Needs Chromium (see browser.ts), playwright-core and autocannon.
  */
+import { decoderLayers, encoderLayers } from '../models/architectures.js';
+import { decoderWeights, encoderWeights } from '../models/canonical-weights.js';
+import { DEFAULT_MODEL } from '../models/registry.js';
+import { layerShapes, type ArchitectureShape } from '../bench/architecture.js';
+import { convFlops, reductionFactor } from '../bench/flops.js';
+import { selectModels } from '../bench/load.js';
+import { REFERENCE_FLOPS, REFERENCE_NAME, referenceConvModel } from '../bench/reference-conv.js';
+import { readWeights } from '../weights/index.js';
 import type { StudioOptions } from './server.js';
 import { EVALUATE_SHIM, FAKE_CAMERA_FLAGS, launchChromium } from './browser.js';
 import { runLoad, startServerProcess, stylizeRequestBody, type LoadResult } from './loadtest.js';
@@ -15,6 +23,8 @@ export interface WebcamBenchRow {
   stagesMs: { capture: number; encode: number; adain: number; decode: number; draw: number };
   backend: string;
   threads: number;
+  /** Conv GFLOP/s of the encode + decode stages (null when the model's weights are not on disk here). */
+  gflops: number | null;
 }
 
 export interface ApiBenchRow {
@@ -48,6 +58,8 @@ export interface WebBenchOptions {
 
 export interface WebBenchResult {
   webcam: WebcamBenchRow[];
+  /** The same runtime in the page on one large 3x3 conv: the ceiling of its conv kernels. */
+  reference: { name: string; ms: number; gflops: number } | null;
   api: ApiBenchRow[];
   cores: number;
 }
@@ -58,6 +70,8 @@ export async function runWebBench(o: WebBenchOptions = {}): Promise<WebBenchResu
   const webcam: WebcamBenchRow[] = [];
   const api: ApiBenchRow[] = [];
   let cores = 0;
+  let reference: WebBenchResult['reference'] = null;
+  const arch = await webcamArchitecture(o.model ?? DEFAULT_MODEL, o.modelsDir);
   try {
     const browser = await launchChromium(FAKE_CAMERA_FLAGS);
     try {
@@ -76,9 +90,14 @@ export async function runWebBench(o: WebBenchOptions = {}): Promise<WebBenchResu
           (a) => (window as unknown as { studio: { benchmarkWebcam: (x: unknown) => Promise<WebcamBenchRow> } }).studio.benchmarkWebcam(a),
           { size, frames: o.frames ?? 30, warmup: o.warmup ?? 3 },
         );
-        webcam.push(row);
+        const flops = arch ? convFlops(arch.encoder, size, size) + convFlops(arch.decoder, size / reductionFactor(arch.encoder), size / reductionFactor(arch.encoder)) : 0;
+        const netMs = row.stagesMs.encode + row.stagesMs.decode;
+        webcam.push({ ...row, gflops: arch && netMs > 0 ? flops / netMs / 1e6 : null });
         note(`  ${row.fps.toFixed(2)} FPS`);
       }
+      note(`reference: ${REFERENCE_NAME} in the page`);
+      const ms = await page.evaluate(timeReferenceInPage, { model: Buffer.from(referenceConvModel()).toString('base64'), runs: 10 });
+      reference = { name: REFERENCE_NAME, ms, gflops: REFERENCE_FLOPS / ms / 1e6 };
     } finally {
       await browser.close();
     }
@@ -108,7 +127,40 @@ export async function runWebBench(o: WebBenchOptions = {}): Promise<WebBenchResu
   } finally {
     await server.stop();
   }
-  return { webcam, api, cores };
+  return { webcam, reference, api, cores };
+}
+
+/** Runs in the page: the median ms of the reference conv on the studio's own onnxruntime-web. */
+async function timeReferenceInPage(a: { model: string; runs: number }): Promise<number> {
+  type Ort = {
+    InferenceSession: { create(b: Uint8Array, o: object): Promise<{ run(f: object): Promise<unknown>; release(): Promise<void> }> };
+    Tensor: new (t: string, d: Float32Array, dims: number[]) => object;
+  };
+  const rt = (window as unknown as { studio: { state: { rt: { ort: Ort; executionProviders: string[] } } } }).studio.state.rt;
+  const bytes = Uint8Array.from(atob(a.model), (ch) => ch.charCodeAt(0));
+  const session = await rt.ort.InferenceSession.create(bytes, { executionProviders: rt.executionProviders, graphOptimizationLevel: 'all' });
+  const x = new rt.ort.Tensor('float32', Float32Array.from({ length: 128 * 128 * 128 }, () => Math.random()), [1, 128, 128, 128]);
+  const times: number[] = [];
+  await session.run({ x });
+  for (let i = 0; i < a.runs; i++) {
+    const t0 = performance.now();
+    await session.run({ x });
+    times.push(performance.now() - t0);
+  }
+  await session.release();
+  times.sort((p, q) => p - q);
+  return times[Math.floor(times.length / 2)];
+}
+
+/** Layer shapes of the webcam model for the FLOP count; null when its files are not present. */
+async function webcamArchitecture(model: string, modelsDir: string | undefined): Promise<ArchitectureShape | null> {
+  const [m] = (await selectModels([model], { modelsDir })).available;
+  if (!m) return null;
+  const { kind, cut } = m.spec.encoder;
+  return {
+    encoder: layerShapes(encoderLayers(cut, kind !== 'vgg19bn'), encoderWeights(kind, cut, await readWeights(m.encoderFile), m.encoderFile)),
+    decoder: layerShapes(decoderLayers(cut), decoderWeights(cut, await readWeights(m.decoderFile), m.decoderFile)),
+  };
 }
 
 function apiRow(size: number, style: 'cached' | 'cold', load: LoadResult): ApiBenchRow {
@@ -117,11 +169,13 @@ function apiRow(size: number, style: 'cached' | 'cold', load: LoadResult): ApiBe
 
 export function formatWebBench(r: WebBenchResult): string {
   const lines = [`Webcam mode in headless Chromium (onnxruntime-web ${r.webcam[0]?.backend ?? 'wasm'}, ${r.webcam[0]?.threads ?? '?'} threads, ${r.cores} cores):`];
-  lines.push('  size      FPS   ms/frame  (capture  encode  adain  decode  draw)');
+  lines.push('  size      FPS   ms/frame  (capture  encode  adain  decode  draw)  GFLOP/s  of_peak');
   for (const w of r.webcam) {
     const s = w.stagesMs;
-    lines.push(`  ${`${w.size}x${w.size}`.padEnd(8)} ${w.fps.toFixed(2).padStart(5)} ${w.msPerFrame.toFixed(0).padStart(9)}   (${[s.capture, s.encode, s.adain, s.decode, s.draw].map((v) => v.toFixed(0).padStart(6)).join(' ')})`);
+    const rate = w.gflops === null ? '       -        -' : `${w.gflops.toFixed(1).padStart(9)} ${r.reference ? `${((100 * w.gflops) / r.reference.gflops).toFixed(0)}%`.padStart(8) : '       -'}`;
+    lines.push(`  ${`${w.size}x${w.size}`.padEnd(8)} ${w.fps.toFixed(2).padStart(5)} ${w.msPerFrame.toFixed(0).padStart(9)}   (${[s.capture, s.encode, s.adain, s.decode, s.draw].map((v) => v.toFixed(0).padStart(6)).join(' ')})${rate}`);
   }
+  if (r.reference) lines.push(`  GFLOP/s: convolutions of encode + decode; of_peak reference: ${r.reference.name} in the page = ${r.reference.gflops.toFixed(1)} GFLOP/s (${r.reference.ms.toFixed(1)} ms)`);
   if (r.api.length) {
     lines.push('HTTP API, POST /api/stylize (onnxruntime-node in the server):');
     for (const a of r.api) {
