@@ -5,7 +5,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { readImage, resizeImage, type RgbImage } from '../src/image/io.js';
 import { loadModel } from '../src/stylize/style-model.js';
-import { channelStats } from '../src/stylize/features.js';
+import { clampImage, Judge, statsOf, styleDistance, type StyleTarget } from '../src/eval/judge.js';
 
 export const MODELS_DIR = path.resolve(import.meta.dirname, '../../shared/models');
 const SHARED = existsSync(MODELS_DIR);
@@ -56,26 +56,33 @@ test('cd16x-r41-recon: alpha 0 reconstructs the content, alpha 1 moves away from
   await model.dispose();
 });
 
+// The style distance of `adain eval` (the normalised VGG-19 judge, relu1_1..relu3_1) on the
+// bundled photo and painting: the trained decoders must stylise, and more than the
+// reconstruction decoders they started from. This pair is a hard case (the photo is already
+// close to the painting: distance ~2.5, a quarter of the evaluation's average), hence the
+// modest margins; `adain eval` has the 400-pair numbers (trained 1.5-1.8 vs 9.9 unchanged).
 for (const name of ['cd16x-r41', 'vgg19-r31']) {
   test(`${name} (the project's trained decoder) moves the output's statistics to the style's, further than the reconstruction decoder`, { skip }, async () => {
     const content = await photo256();
+    const judge = await Judge.load({ modelsDir: MODELS_DIR, threads: 2 });
     const distances: number[] = [];
-    for (const which of [name, `${name}-recon`]) {
-      const model = await loadModel(which, { modelsDir: MODELS_DIR, threads: 2 });
-      const style = await model.readStyle(path.resolve(import.meta.dirname, '../examples/scream.jpg'), { styleSize: 256 });
-      const s = channelStats(await model.network.encode(style));
-      const dist = async (img: RgbImage) => {
-        const st = channelStats(await model.network.encode({ ...img, data: img.data.map((v) => Math.min(1, Math.max(0, v))) }));
-        let d = 0;
-        for (let i = 0; i < s.mean.length; i++) d += (st.mean[i] - s.mean[i]) ** 2 + (st.std[i] - s.std[i]) ** 2;
-        return d / s.mean.length;
-      };
-      if (distances.length === 0) distances.push(await dist(content));
-      distances.push(await dist(await model.stylizeToImage(content, style)));
-      await model.dispose();
+    try {
+      let target: StyleTarget | null = null;
+      for (const which of [name, `${name}-recon`]) {
+        const model = await loadModel(which, { modelsDir: MODELS_DIR, threads: 2 });
+        const style = await model.readStyle(path.resolve(import.meta.dirname, '../examples/scream.jpg'), { styleSize: 256 });
+        if (!target) {
+          target = await judge.styleTarget(style);
+          distances.push(styleDistance(statsOf(await judge.features(content)), target));
+        }
+        distances.push(styleDistance(statsOf(await judge.features(clampImage(await model.stylizeToImage(content, style)))), target));
+        await model.dispose();
+      }
+    } finally {
+      await judge.dispose();
     }
     const [unchanged, trained, recon] = distances;
-    assert.ok(trained < 0.85 * unchanged, `style distance: content ${unchanged}, trained ${trained}`);
+    assert.ok(trained < 0.9 * unchanged, `style distance: content ${unchanged}, trained ${trained}`);
     assert.ok(trained < 0.85 * recon, `style distance: trained ${trained} vs reconstruction decoder ${recon}`);
   });
 }
