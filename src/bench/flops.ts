@@ -21,11 +21,15 @@ export function reductionFactor(layers: readonly LayerShape[]): number {
 }
 
 /**
- * Conv FLOPs of one stylisation of a side x side content with a style of the same size:
- * the encoder twice (content and style), then the decoder from the feature resolution.
- * `side` must be a multiple of the reduction factor (the size that actually runs).
+ * Conv FLOPs of encoding a side x side content and decoding it (style statistics known, as
+ * in webcam mode). `side` must be a multiple of the reduction factor (the size that runs).
  */
-export function stylisationFlops(arch: ArchitectureShape, side: number): number {
+export function encodeDecodeFlops(arch: ArchitectureShape, side: number): number {
   const f = reductionFactor(arch.encoder);
-  return 2 * convFlops(arch.encoder, side, side) + convFlops(arch.decoder, side / f, side / f);
+  return convFlops(arch.encoder, side, side) + convFlops(arch.decoder, side / f, side / f);
+}
+
+/** Conv FLOPs of one stylisation with a style of the content's size: one more encoder pass. */
+export function stylisationFlops(arch: ArchitectureShape, side: number): number {
+  return encodeDecodeFlops(arch, side) + convFlops(arch.encoder, side, side);
 }

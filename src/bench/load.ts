@@ -1,6 +1,6 @@
 /** Picks the models whose files are on disk and loads them with their layer shapes. */
 import { decoderLayers, encoderLayers } from '../models/architectures.js';
-import { decoderWeights, encoderWeights } from '../models/canonical-weights.js';
+import { decoderWeights, encoderWeights, type ConvWeights } from '../models/canonical-weights.js';
 import { findModel, MODELS, type ModelSpec } from '../models/registry.js';
 import { modelStatus, type ResolveOptions } from '../models/resolve.js';
 import { Network } from '../stylize/network.js';
@@ -36,15 +36,21 @@ export async function selectModels(names: readonly string[], opts: Pick<ResolveO
   return out;
 }
 
-/** The onnxruntime network and the layer shapes the FLOP count and PyTorch use, from the same weights. */
-export async function loadBenchNetwork(m: AvailableModel, threads: number): Promise<{ net: Network; arch: ArchitectureShape }> {
+/** A model's encoder and decoder weights and the layer shapes the FLOP count and PyTorch use. */
+export async function loadBenchWeights(m: AvailableModel): Promise<{ enc: ConvWeights; dec: ConvWeights; arch: ArchitectureShape }> {
   const { kind, cut } = m.spec.encoder;
   const enc = encoderWeights(kind, cut, await readWeights(m.encoderFile), m.encoderFile);
   const dec = decoderWeights(cut, await readWeights(m.decoderFile), m.decoderFile);
-  const net = await Network.fromWeights(kind, cut, enc, dec, { threads }, m.decoderFile);
   const arch = {
     encoder: layerShapes(encoderLayers(cut, kind !== 'vgg19bn'), enc),
     decoder: layerShapes(decoderLayers(cut), dec),
   };
+  return { enc, dec, arch };
+}
+
+/** The onnxruntime network and the layer shapes, from the same weights. */
+export async function loadBenchNetwork(m: AvailableModel, threads: number): Promise<{ net: Network; arch: ArchitectureShape }> {
+  const { enc, dec, arch } = await loadBenchWeights(m);
+  const net = await Network.fromWeights(m.spec.encoder.kind, m.spec.encoder.cut, enc, dec, { threads }, m.decoderFile);
   return { net, arch };
 }

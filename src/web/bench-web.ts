@@ -3,14 +3,11 @@
  * own webcam loop fed by Chromium's fake camera) at several sizes, and POST /api/stylize
  * images/s at 512x512. Needs Chromium (see browser.ts), playwright-core and autocannon.
  */
-import { decoderLayers, encoderLayers } from '../models/architectures.js';
-import { decoderWeights, encoderWeights } from '../models/canonical-weights.js';
+import type { ArchitectureShape } from '../bench/architecture.js';
+import { encodeDecodeFlops } from '../bench/flops.js';
+import { loadBenchWeights, selectModels } from '../bench/load.js';
+import { REFERENCE_DIMS, REFERENCE_FLOPS, REFERENCE_NAME, referenceConvModel } from '../bench/reference-conv.js';
 import { DEFAULT_MODEL } from '../models/registry.js';
-import { layerShapes, type ArchitectureShape } from '../bench/architecture.js';
-import { convFlops, reductionFactor } from '../bench/flops.js';
-import { selectModels } from '../bench/load.js';
-import { REFERENCE_FLOPS, REFERENCE_NAME, referenceConvModel } from '../bench/reference-conv.js';
-import { readWeights } from '../weights/index.js';
 import type { StudioOptions } from './server.js';
 import { EVALUATE_SHIM, FAKE_CAMERA_FLAGS, launchChromium } from './browser.js';
 import { runLoad, startServerProcess, stylizeRequestBody, type LoadResult } from './loadtest.js';
@@ -87,16 +84,15 @@ export async function runWebBench(o: WebBenchOptions = {}): Promise<WebBenchResu
       for (const size of o.sizes ?? [256, 384, 512]) {
         note(`webcam ${size}x${size}: ${o.frames ?? 30} frames`);
         const row = await page.evaluate(
-          (a) => (window as unknown as { studio: { benchmarkWebcam: (x: unknown) => Promise<WebcamBenchRow> } }).studio.benchmarkWebcam(a),
+          (a) => (window as unknown as { studio: { benchmarkWebcam: (x: unknown) => Promise<Omit<WebcamBenchRow, 'gflops'>> } }).studio.benchmarkWebcam(a),
           { size, frames: o.frames ?? 30, warmup: o.warmup ?? 3 },
         );
-        const flops = arch ? convFlops(arch.encoder, size, size) + convFlops(arch.decoder, size / reductionFactor(arch.encoder), size / reductionFactor(arch.encoder)) : 0;
         const netMs = row.stagesMs.encode + row.stagesMs.decode;
-        webcam.push({ ...row, gflops: arch && netMs > 0 ? flops / netMs / 1e6 : null });
+        webcam.push({ ...row, gflops: arch && netMs > 0 ? encodeDecodeFlops(arch, size) / netMs / 1e6 : null });
         note(`  ${row.fps.toFixed(2)} FPS`);
       }
       note(`reference: ${REFERENCE_NAME} in the page`);
-      const ms = await page.evaluate(timeReferenceInPage, { model: Buffer.from(referenceConvModel()).toString('base64'), runs: 10 });
+      const ms = await page.evaluate(timeReferenceInPage, { model: Buffer.from(referenceConvModel()).toString('base64'), dims: REFERENCE_DIMS, runs: 10 });
       reference = { name: REFERENCE_NAME, ms, gflops: REFERENCE_FLOPS / ms / 1e6 };
     } finally {
       await browser.close();
@@ -131,7 +127,7 @@ export async function runWebBench(o: WebBenchOptions = {}): Promise<WebBenchResu
 }
 
 /** Runs in the page: the median ms of the reference conv on the studio's own onnxruntime-web. */
-async function timeReferenceInPage(a: { model: string; runs: number }): Promise<number> {
+async function timeReferenceInPage(a: { model: string; dims: number[]; runs: number }): Promise<number> {
   type Ort = {
     InferenceSession: { create(b: Uint8Array, o: object): Promise<{ run(f: object): Promise<unknown>; release(): Promise<void> }> };
     Tensor: new (t: string, d: Float32Array, dims: number[]) => object;
@@ -139,7 +135,7 @@ async function timeReferenceInPage(a: { model: string; runs: number }): Promise<
   const rt = (window as unknown as { studio: { state: { rt: { ort: Ort; executionProviders: string[] } } } }).studio.state.rt;
   const bytes = Uint8Array.from(atob(a.model), (ch) => ch.charCodeAt(0));
   const session = await rt.ort.InferenceSession.create(bytes, { executionProviders: rt.executionProviders, graphOptimizationLevel: 'all' });
-  const x = new rt.ort.Tensor('float32', Float32Array.from({ length: 128 * 128 * 128 }, () => Math.random()), [1, 128, 128, 128]);
+  const x = new rt.ort.Tensor('float32', Float32Array.from({ length: a.dims.reduce((p, q) => p * q, 1) }, () => Math.random()), a.dims);
   const times: number[] = [];
   await session.run({ x });
   for (let i = 0; i < a.runs; i++) {
@@ -155,12 +151,7 @@ async function timeReferenceInPage(a: { model: string; runs: number }): Promise<
 /** Layer shapes of the webcam model for the FLOP count; null when its files are not present. */
 async function webcamArchitecture(model: string, modelsDir: string | undefined): Promise<ArchitectureShape | null> {
   const [m] = (await selectModels([model], { modelsDir })).available;
-  if (!m) return null;
-  const { kind, cut } = m.spec.encoder;
-  return {
-    encoder: layerShapes(encoderLayers(cut, kind !== 'vgg19bn'), encoderWeights(kind, cut, await readWeights(m.encoderFile), m.encoderFile)),
-    decoder: layerShapes(decoderLayers(cut), decoderWeights(cut, await readWeights(m.decoderFile), m.decoderFile)),
-  };
+  return m ? (await loadBenchWeights(m)).arch : null;
 }
 
 function apiRow(size: number, style: 'cached' | 'cold', load: LoadResult): ApiBenchRow {
