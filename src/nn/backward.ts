@@ -1,4 +1,4 @@
-import type { Graph } from '../onnx/graph.js';
+import { ElemType, type Graph } from '../onnx/graph.js';
 import { convValid, maxPool2 as maxPoolOp, reflectPad as reflectPadOp, relu as reluOp, upsample2 as upsampleOp } from './layers.js';
 
 /**
@@ -126,7 +126,7 @@ export function relu(t: Tape, x: string): string {
   const g = t.g;
   const y = reluOp(g, x);
   return t.record(y, t.shape(x), [x], (dy) => [
-    () => g.op('Where', [g.op('Greater', [y, zero(g)]), dy, zero(g)]),
+    () => g.op('Mul', [dy, mask(g, g.op('Greater', [y, zero(g)]))]),
   ]);
 }
 
@@ -142,7 +142,7 @@ export function maxPool2(t: Tape, x: string): string {
   if (h % 2 || w % 2) throw new Error(`max pooling backward needs even map sizes, got ${h}x${w}`);
   const y = maxPoolOp(g, x);
   return t.record(y, [n, c, h / 2, w / 2], [x], (dy) => [
-    () => g.op('Where', [g.op('Equal', [x, upsampleOp(g, y)]), upsampleOp(g, dy), zero(g)]),
+    () => g.op('Mul', [upsampleOp(g, dy), mask(g, g.op('Equal', [x, upsampleOp(g, y)]))]),
   ]);
 }
 
@@ -218,8 +218,17 @@ function zero(g: Graph): string {
   return g.float([0], []);
 }
 
+/**
+ * A boolean condition as a 0/1 float, for gradients as dy * mask. onnxruntime's CPU Where
+ * runs on one thread; Cast + Mul use both (a ReLU backward at [8,16,256,256]: 20 -> 11 ms).
+ */
+function mask(g: Graph, condition: string): string {
+  return g.op('Cast', [condition], { to: { i: ElemType.float } });
+}
+
+/** Pairwise Add rather than the variadic Sum, which onnxruntime's CPU provider runs on one thread. */
 function sum(g: Graph, values: string[]): string {
-  return values.length === 1 ? values[0] : g.op('Sum', values);
+  return values.slice(1).reduce((acc, v) => g.op('Add', [acc, v]), values[0]);
 }
 
 /** W [O,I,k,k] -> [I,O,k,k] flipped in both spatial axes: the kernel of a conv's input gradient. */
