@@ -123,7 +123,7 @@ function benchTrainCommand(io: BenchOutput): Command {
     .addOption(new Option('--model <names>', 'models to benchmark, repeatable or comma-separated').argParser(collectNames).default([], TRAIN_BENCH_MODELS.join(',')))
     .option('--batch <n>', 'images per step', parseInteger('a batch size', 1, 1024), 8)
     .option('--crop <px>', 'side of the square training crops', parseInteger('a crop side in pixels', 8, 4096), 256)
-    .option('--runs <n>', 'timed steps after one warm-up; the median is reported', parseInteger('a run count', 1, 1000), 3)
+    .option('--runs <n>', 'timed steps after one warm-up; the median is reported', parseInteger('a run count', 1, 1000), 5)
     .addOption(new Option('--threads <n>', 'intra-op threads for onnxruntime and PyTorch').argParser(parseInteger('a thread count', 1, 1024)).default(defaultThreads(), `all cores: ${defaultThreads()}`))
     .option('--json', 'print a JSON array of rows instead of the table')
     .option('--no-torch', 'do not compare with PyTorch')

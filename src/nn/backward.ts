@@ -242,7 +242,9 @@ function flipKernel(g: Graph, w: string): string {
  * dW[o,i,s] = sum_{n,p} dy[n,o,p] x[n,i,p+s], as one batched MatMul between one side and the
  * k*k shifted copies of the other (an "unfold"), then a sum over the batch. The side with
  * fewer channels is unfolded: x (shifts s, over the output positions p) or dy (shifts -s over
- * the input positions q = p+s, zero outside the output).
+ * the input positions q = p+s, zero outside the output). The unfolded side is the MatMul's
+ * left operand: onnxruntime packs the right one, and packing the small side is cheaper
+ * (16 channels at 256x256, batch 8: 85 -> 60 ms).
  */
 function convWeightGrad(g: Graph, x: string, xShape: Shape, dy: string, dyShape: Shape, k: number): string {
   const [n, ci, hi, wi] = xShape;
@@ -254,12 +256,12 @@ function convWeightGrad(g: Graph, x: string, xShape: Shape, dy: string, dyShape:
     g.op('ReduceSum', [g.op('MatMul', [a, g.op('Transpose', [b], { perm: { ints: [0, 2, 1] } })]), g.int64([0])], { keepdims: { i: 0 } });
   if (ci <= co) {
     const ux = unfold(g, x, ci, k, false); // [n, ci*kk, ho, wo]: ux[i,s,p] = x[i,p+s]
-    const m = matmulT(flat(dy, co, ho * wo), flat(ux, ci * kk, ho * wo)); // [co, ci*kk]
-    return g.op('Reshape', [m, g.int64([co, ci, k, k])]);
+    const m = matmulT(flat(ux, ci * kk, ho * wo), flat(dy, co, ho * wo)); // [ci*kk, co]
+    return g.op('Reshape', [g.op('Transpose', [m], { perm: { ints: [1, 0] } }), g.int64([co, ci, k, k])]);
   }
   const udy = unfold(g, dy, co, k, true); // [n, co*kk, hi, wi]: udy[o,s,q] = dy[o,q-s]
-  const m = matmulT(flat(x, ci, hi * wi), flat(udy, co * kk, hi * wi)); // [ci, co*kk]
-  return g.op('Transpose', [g.op('Reshape', [m, g.int64([ci, co, k, k])])], { perm: { ints: [1, 0, 2, 3] } });
+  const m = matmulT(flat(udy, co * kk, hi * wi), flat(x, ci, hi * wi)); // [co*kk, ci]
+  return g.op('Reshape', [g.op('Transpose', [g.op('Reshape', [m, g.int64([co, kk, ci])])], { perm: { ints: [0, 2, 1] } }), g.int64([co, ci, k, k])]);
 }
 
 /**
