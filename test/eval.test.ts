@@ -10,7 +10,7 @@ import sharp from 'sharp';
 import { evalCommand } from '../src/cli/eval-command.js';
 import { clampImage, contentDistance, Judge, styleDistance } from '../src/eval/judge.js';
 import { selectPairs } from '../src/eval/pairs.js';
-import { parseDecoderEntry, runEval } from '../src/eval/run.js';
+import { formatTable, optimizationEquivalents, parseDecoderEntry, runEval, type EvalReport, type EvalRow } from '../src/eval/run.js';
 import { UserError } from '../src/errors.js';
 import type { RgbImage } from '../src/image/io.js';
 import { channelStats, type FeatureMap } from '../src/stylize/features.js';
@@ -137,4 +137,23 @@ test('runEval with a 1-pair optimisation subset: like-for-like subset rows and o
   assert.ok(row('optimize-5').style_distance <= row('optimize-2').style_distance);
   assert.equal(report.subset.length, 1);
   assert.ok(existsSync(path.join(tmp, 'eval-opt', 'optimize-sheet.png')));
+});
+
+test('optimizationEquivalents places each model on the optimisation curve', () => {
+  const r = (model: string, style: number): EvalRow => ({ model, pairs: 'subset', style_distance: style, content_distance: 1, ms_512: null });
+  const report: EvalReport = {
+    rows: [
+      { ...r('fast', 9), pairs: 'all' }, r('content-unchanged', 10), r('fast', 2.5), r('slow', 0.05), r('weak', 9.5),
+      r('optimize-100', 0.2), r('optimize-10', 3), r('optimize-50', 1),
+    ],
+    notes: {}, size: 32, seed: 0, contents: ['a'], styles: ['b'], subset: [{ content: 'a', style: 'b' }], files: [],
+  };
+  const eq = optimizationEquivalents(report);
+  assert.deepEqual(eq.map((e) => [e.model, e.atLeast?.model ?? null, e.below?.model ?? null]), [
+    ['fast', 'optimize-10', 'optimize-50'], ['slow', 'optimize-100', null], ['weak', null, 'optimize-10'],
+  ]);
+  const text = formatTable(report);
+  assert.match(text, /fast: 2\.500, between optimize-10 \(3\.000\) and optimize-50 \(1\.000\)/);
+  assert.match(text, /weak: 9\.500, above optimize-10 \(3\.000\)/);
+  assert.deepEqual(optimizationEquivalents({ ...report, rows: report.rows.filter((x) => !x.model.startsWith('optimize')) }), []);
 });

@@ -338,7 +338,41 @@ function mean(xs: number[]): number {
   return xs.reduce((a, b) => a + b, 0) / xs.length;
 }
 
-/** The rows as an aligned text table. */
+/**
+ * Where each model's subset style distance falls on the optimisation curve: the most
+ * iterations it matches or beats and the fewest that beat it (null past either end).
+ * The optimiser starts from the content image, so it passes the content-unchanged distance
+ * at iteration 0.
+ */
+export function optimizationEquivalents(report: EvalReport): { model: string; styleDistance: number; atLeast: EvalRow | null; below: EvalRow | null }[] {
+  const curve = report.rows.filter((r) => r.pairs === 'subset' && /^optimize-\d+$/.test(r.model))
+    .sort((a, b) => iterationsOf(a) - iterationsOf(b));
+  if (!curve.length) return [];
+  return report.rows.filter((r) => r.pairs === 'subset' && r.model !== CONTENT_UNCHANGED && !curve.includes(r)).map((r) => {
+    const beaten = curve.filter((o) => o.style_distance >= r.style_distance);
+    const better = curve.filter((o) => o.style_distance < r.style_distance);
+    return { model: r.model, styleDistance: r.style_distance, atLeast: beaten.at(-1) ?? null, below: better[0] ?? null };
+  });
+}
+
+function iterationsOf(r: EvalRow): number {
+  return Number(r.model.slice('optimize-'.length));
+}
+
+/** The optimisation equivalents as text lines (empty without optimisation rows). */
+function formatEquivalents(report: EvalReport): string[] {
+  const eq = optimizationEquivalents(report);
+  if (!eq.length) return [];
+  const point = (r: EvalRow) => `${r.model} (${fmt(r.style_distance)})`;
+  return ['', `Style distance on the ${report.subset.length}-pair subset against the optimisation curve:`, ...eq.map((e) => {
+    const where = e.atLeast && e.below ? `between ${point(e.atLeast)} and ${point(e.below)}`
+      : e.below ? `above ${point(e.below)}, the fewest iterations measured`
+        : `at or below ${point(e.atLeast!)}, the most iterations measured`;
+    return `  ${e.model}: ${fmt(e.styleDistance)}, ${where}`;
+  })];
+}
+
+/** The rows as an aligned text table, then where each model falls on the optimisation curve. */
 export function formatTable(report: EvalReport): string {
   const head = ['model', 'pairs', 'style distance', 'content distance', 'ms @512', 'what'];
   const cells = report.rows.map((r) => [
@@ -347,7 +381,7 @@ export function formatTable(report: EvalReport): string {
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
   const line = (c: string[]) => c.map((x, i) => (i >= 2 && i <= 4 ? x.padStart(widths[i]) : x.padEnd(widths[i]))).join('  ').trimEnd();
-  return [line(head), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n');
+  return [line(head), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line), ...formatEquivalents(report)].join('\n');
 }
 
 function fmt(x: number): string {
