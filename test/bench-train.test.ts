@@ -9,6 +9,7 @@ import { pseudoRandom } from '../src/bench/stats.js';
 import { findTorch } from '../src/bench/torch.js';
 import { trainArchitecture } from '../src/bench/train-step.js';
 import { TorchTrainWorker } from '../src/bench/train-torch.js';
+import { formatTrainTable } from '../src/bench/train-format.js';
 import { benchCommand } from '../src/cli/bench-command.js';
 import type { ConvWeights } from '../src/models/canonical-weights.js';
 import { initDecoder } from '../src/train/init.js';
@@ -103,4 +104,14 @@ test('scripts/bench_torch_train.py takes the architecture JSON and times a step'
   } finally {
     await worker.close();
   }
+});
+
+test('bench train footer shows how far the per-round ratio moved', () => {
+  const row = { model: 'cd16x-r41', batch: 8, crop: 256, images_per_s: 4, torch_images_per_s: 2.5, ratio: 1.6, step_ms: 2000, torch_step_ms: 3200, data_steps: null, data_step_ms: null, data_wait_ms: null };
+  const text = formatTrainTable({
+    rows: [row], roundRatios: [{ model: 'cd16x-r41', min: 1.31, max: 1.9 }], threads: 2, runs: 5,
+    torch: { used: null, why: 'test' }, data: { used: null, why: 'skipped (--no-data)' },
+  });
+  assert.match(text, /1\.60x/);
+  assert.match(text, /vs torch per round \(PyTorch ms \/ ours, one after the other\): cd16x-r41 1\.31x\.\.1\.90x/);
 });

@@ -26,6 +26,9 @@ export function trainFooter(r: TrainBenchResult): string {
     `threads: ${r.threads}; median of ${r.runs} step${r.runs === 1 ? '' : 's'} after 1 warm-up${r.torch.used ? ', onnxruntime and PyTorch in turn' : ''}; ${torch}`,
     'one step: encoder targets (content at the cut, AdaIN, style statistics relu1_1..cut) + forward/backward + Adam, synthetic inputs',
   ];
+  if (r.roundRatios.length) {
+    lines.push(`vs torch per round (PyTorch ms / ours, one after the other): ${r.roundRatios.map((x) => `${x.model} ${x.min.toFixed(2)}x..${x.max.toFixed(2)}x`).join('; ')}`);
+  }
   const d = r.data;
   if (!d.used) {
     lines.push(`data path: ${d.why}`);

@@ -97,6 +97,11 @@ export type DataStatus =
 
 export interface TrainBenchResult {
   rows: TrainBenchRow[];
+  /**
+   * Per model, the lowest and highest ratio of one round (PyTorch's ms over ours, measured one
+   * after the other): how much the machine's noise moves the ratio.
+   */
+  roundRatios: { model: string; min: number; max: number }[];
   threads: number;
   runs: number;
   torch: TorchStatus;
@@ -129,6 +134,7 @@ export async function runTrainBench(opts: TrainBenchOptions): Promise<TrainBench
   const torch = await torchStatus(opts.torch, note, TORCH_TRAIN_SCRIPT);
   const worker = torch.used ? TorchTrainWorker.start(torch.used, opts.threads) : null;
   const rows: TrainBenchRow[] = [];
+  const roundRatios: TrainBenchResult['roundRatios'] = [];
   const details: DataPathDetail[] = [];
   try {
     for (const { spec, encoderFile } of selected) {
@@ -153,6 +159,10 @@ export async function runTrainBench(opts: TrainBenchOptions): Promise<TrainBench
         } : null;
         const [ortMs, torchMs] = await interleave(opts.runs, [ort, torchRun]);
         const row = makeRow(spec.name, opts.batch, opts.crop, ortMs, torchMs);
+        if (torchMs && torchMs.length === ortMs.length) {
+          const ratios = torchMs.map((t, i) => t / ortMs[i]);
+          roundRatios.push({ model: spec.name, min: round(Math.min(...ratios), 2), max: round(Math.max(...ratios), 2) });
+        }
         if (data.used && opts.data) {
           note(`${spec.name}: ${opts.data.steps + 1} steps on real images (load ${opts.data.loadSize}, crop ${opts.crop})...`);
           const d = await dataPath(step, data.files, opts, note);
@@ -172,7 +182,7 @@ export async function runTrainBench(opts: TrainBenchOptions): Promise<TrainBench
   const dataStatus: DataStatus = data.used
     ? { used: data.used, details }
     : { used: null, why: data.why };
-  return { rows, threads: opts.threads, runs: opts.runs, torch, data: dataStatus };
+  return { rows, roundRatios, threads: opts.threads, runs: opts.runs, torch, data: dataStatus };
 }
 
 type PreparedData =
