@@ -98,7 +98,13 @@ export interface EvalReport {
 }
 
 export const CONTENT_UNCHANGED = 'content-unchanged';
-export const optimizeRowName = (iterations: number): string => `optimize-${iterations}`;
+const OPTIMIZE_ROW_PREFIX = 'optimize-';
+export const optimizeRowName = (iterations: number): string => `${OPTIMIZE_ROW_PREFIX}${iterations}`;
+/** The iteration count of an optimize-<n> row name; null for any other row. */
+function optimizeRowIterations(name: string): number | null {
+  const m = new RegExp(`^${OPTIMIZE_ROW_PREFIX}(\\d+)$`).exec(name);
+  return m ? Number(m[1]) : null;
+}
 const SPEED_SIZE = 512;
 
 /** Registry models whose weight files are all on disk (no download, no hashing). */
@@ -134,7 +140,7 @@ export async function runEval(cfg: EvalConfig): Promise<EvalReport> {
   const entries = cfg.models ?? (await availableModels(resolve));
   const names = new Set<string>();
   for (const e of entries) {
-    if (names.has(e.name) || e.name === CONTENT_UNCHANGED || e.name.startsWith('optimize-')) throw new UserError(`model row name "${e.name}" is used twice or reserved; give each --decoder its own NAME`);
+    if (names.has(e.name) || e.name === CONTENT_UNCHANGED || e.name.startsWith(OPTIMIZE_ROW_PREFIX)) throw new UserError(`model row name "${e.name}" is used twice or reserved; give each --decoder its own NAME`);
     names.add(e.name);
   }
   const iterations = [...new Set(cfg.optimizeIterations)].sort((a, b) => a - b);
@@ -345,18 +351,14 @@ function mean(xs: number[]): number {
  * at iteration 0.
  */
 export function optimizationEquivalents(report: EvalReport): { model: string; styleDistance: number; atLeast: EvalRow | null; below: EvalRow | null }[] {
-  const curve = report.rows.filter((r) => r.pairs === 'subset' && /^optimize-\d+$/.test(r.model))
-    .sort((a, b) => iterationsOf(a) - iterationsOf(b));
+  const curve = report.rows.filter((r) => r.pairs === 'subset' && optimizeRowIterations(r.model) !== null)
+    .sort((a, b) => optimizeRowIterations(a.model)! - optimizeRowIterations(b.model)!);
   if (!curve.length) return [];
   return report.rows.filter((r) => r.pairs === 'subset' && r.model !== CONTENT_UNCHANGED && !curve.includes(r)).map((r) => {
     const beaten = curve.filter((o) => o.style_distance >= r.style_distance);
     const better = curve.filter((o) => o.style_distance < r.style_distance);
     return { model: r.model, styleDistance: r.style_distance, atLeast: beaten.at(-1) ?? null, below: better[0] ?? null };
   });
-}
-
-function iterationsOf(r: EvalRow): number {
-  return Number(r.model.slice('optimize-'.length));
 }
 
 /** The optimisation equivalents as text lines (empty without optimisation rows). */
