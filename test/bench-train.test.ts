@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import { Command, CommanderError } from 'commander';
 import sharp from 'sharp';
 import { pseudoRandom } from '../src/bench/stats.js';
+import { interleave } from '../src/bench/interleave.js';
 import { findTorch } from '../src/bench/torch.js';
 import { trainArchitecture } from '../src/bench/train-step.js';
 import { TorchTrainWorker } from '../src/bench/train-torch.js';
@@ -109,9 +110,24 @@ test('scripts/bench_torch_train.py takes the architecture JSON and times a step'
 test('bench train footer shows how far the per-round ratio moved', () => {
   const row = { model: 'cd16x-r41', batch: 8, crop: 256, images_per_s: 4, torch_images_per_s: 2.5, ratio: 1.6, step_ms: 2000, torch_step_ms: 3200, data_steps: null, data_step_ms: null, data_wait_ms: null };
   const text = formatTrainTable({
-    rows: [row], roundRatios: [{ model: 'cd16x-r41', min: 1.31, max: 1.9 }], threads: 2, runs: 5,
+    rows: [row], roundRatios: [{ model: 'cd16x-r41', min: 1.31, max: 1.9 }], threads: 2, runs: 5, warmup: 2,
     torch: { used: null, why: 'test' }, data: { used: null, why: 'skipped (--no-data)' },
   });
   assert.match(text, /1\.60x/);
+  assert.match(text, /median of 5 steps after 2 warm-ups/);
   assert.match(text, /vs torch per round \(PyTorch ms \/ ours, one after the other\): cd16x-r41 1\.31x\.\.1\.90x/);
+});
+
+test('interleave takes turns and drops the warm-up rounds of every measure', async () => {
+  const calls: string[] = [];
+  let a = 0, b = 100;
+  const [as, bs, none] = await interleave(3, [
+    { run: async () => { calls.push('a'); return ++a; } },
+    { run: async () => { calls.push('b'); return ++b; } },
+    null,
+  ], 2);
+  assert.deepEqual(calls, ['a', 'b', 'a', 'b', 'a', 'b', 'a', 'b', 'a', 'b']);
+  assert.deepEqual(as, [3, 4, 5]);
+  assert.deepEqual(bs, [103, 104, 105]);
+  assert.equal(none, null);
 });

@@ -11,19 +11,19 @@ export interface Measure {
 }
 
 /**
- * `runs` + 1 rounds of every measure in turn, the first round a warm-up that is dropped.
+ * `warmup` + `runs` rounds of every measure in turn; the warm-up rounds are dropped.
  * Samples come back per measure; null for a measure absent or left out after failing.
  */
-export async function interleave<T extends (Measure | null)[]>(runs: number, measures: [...T]): Promise<{ [K in keyof T]: T[K] extends Measure ? number[] : number[] | null }>;
-export async function interleave(runs: number, measures: (Measure | null)[]): Promise<(number[] | null)[]> {
+export async function interleave<T extends (Measure | null)[]>(runs: number, measures: [...T], warmup?: number): Promise<{ [K in keyof T]: T[K] extends Measure ? number[] : number[] | null }>;
+export async function interleave(runs: number, measures: (Measure | null)[], warmup = 1): Promise<(number[] | null)[]> {
   const samples: (number[] | null)[] = measures.map((m) => (m ? [] : null));
-  for (let round = 0; round <= runs; round++) {
+  for (let round = 0; round < warmup + runs; round++) {
     for (const [i, m] of measures.entries()) {
       const into = samples[i];
       if (!m || !into) continue;
       try {
         const ms = await m.run();
-        if (round > 0) into.push(ms);
+        if (round >= warmup) into.push(ms);
       } catch (e) {
         if (!m.onError) throw e;
         samples[i] = null;

@@ -23,7 +23,7 @@ export function formatTrainTable(r: TrainBenchResult): string {
 export function trainFooter(r: TrainBenchResult): string {
   const torch = describeTorch(r.torch);
   const lines = [
-    `threads: ${r.threads}; median of ${r.runs} step${r.runs === 1 ? '' : 's'} after 1 warm-up${r.torch.used ? ', onnxruntime and PyTorch in turn' : ''}; ${torch}`,
+    `threads: ${r.threads}; median of ${r.runs} step${r.runs === 1 ? '' : 's'} after ${r.warmup} warm-up${r.warmup === 1 ? '' : 's'}${r.torch.used ? ', onnxruntime and PyTorch in turn' : ''}; ${torch}`,
     'one step: encoder targets (content at the cut, AdaIN, style statistics relu1_1..cut) + forward/backward + Adam, synthetic inputs',
   ];
   if (r.roundRatios.length) {

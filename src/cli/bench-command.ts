@@ -3,7 +3,7 @@ import { Command, Option } from 'commander';
 import { formatJson, formatTable, footer } from '../bench/format.js';
 import { runBench } from '../bench/run.js';
 import { formatTrainJson, formatTrainTable, trainFooter } from '../bench/train-format.js';
-import { DEFAULT_DATA_CONTENT, DEFAULT_DATA_STYLE, runTrainBench, TRAIN_BENCH_MODELS } from '../bench/train-run.js';
+import { DEFAULT_DATA_CONTENT, DEFAULT_DATA_STYLE, runTrainBench, TRAIN_BENCH_MODELS, TRAIN_BENCH_WARMUP } from '../bench/train-run.js';
 import { defaultThreads } from '../runtime/session.js';
 import { collectNames, parseInteger, parseSizes, withParentFlags } from './options.js';
 
@@ -83,6 +83,7 @@ interface TrainBenchFlags {
   batch: number;
   crop: number;
   runs: number;
+  warmup: number;
   threads: number;
   json?: boolean;
   torch: boolean;
@@ -123,7 +124,8 @@ function benchTrainCommand(io: BenchOutput): Command {
     .addOption(new Option('--model <names>', 'models to benchmark, repeatable or comma-separated').argParser(collectNames).default([], TRAIN_BENCH_MODELS.join(',')))
     .option('--batch <n>', 'images per step', parseInteger('a batch size', 1, 1024), 8)
     .option('--crop <px>', 'side of the square training crops', parseInteger('a crop side in pixels', 8, 4096), 256)
-    .option('--runs <n>', 'timed steps after one warm-up; the median is reported', parseInteger('a run count', 1, 1000), 5)
+    .option('--runs <n>', 'timed steps after the warm-up; the median is reported', parseInteger('a run count', 1, 1000), 5)
+    .option('--warmup <n>', 'untimed steps first, each side', parseInteger('a warm-up count', 0, 1000), TRAIN_BENCH_WARMUP)
     .addOption(new Option('--threads <n>', 'intra-op threads for onnxruntime and PyTorch').argParser(parseInteger('a thread count', 1, 1024)).default(defaultThreads(), `all cores: ${defaultThreads()}`))
     .option('--json', 'print a JSON array of rows instead of the table')
     .option('--no-torch', 'do not compare with PyTorch')
@@ -137,7 +139,7 @@ function benchTrainCommand(io: BenchOutput): Command {
       const o = withParentFlags(cmd) as unknown as TrainBenchFlags;
       const explicit = o.dataContent !== undefined || o.dataStyle !== undefined;
       const result = await runTrainBench({
-        modelsDir: o.modelsDir, models: o.model, batch: o.batch, crop: o.crop, runs: o.runs, threads: o.threads, torch: o.torch,
+        modelsDir: o.modelsDir, models: o.model, batch: o.batch, crop: o.crop, runs: o.runs, warmup: o.warmup, threads: o.threads, torch: o.torch,
         data: o.data ? {
           content: o.dataContent ?? DEFAULT_DATA_CONTENT, style: o.dataStyle ?? DEFAULT_DATA_STYLE, explicit,
           loadSize: o.loadSize, steps: o.dataSteps,
