@@ -42,10 +42,10 @@ export function trainCommand(): Command {
 Losses (mean reductions): content = mean((f(g(t)) - t)^2) at the AdaIN layer; style = sum over
 relu1_1..the AdaIN layer of mean((mu - mu_s)^2) + mean((sigma - sigma_s)^2), means over batch and
 channels. Ctrl-C writes a checkpoint and exits; --resume continues it. A NaN/Inf loss stops the run
-and leaves the last checkpoint intact. The run folder holds decoder.safetensors (latest) and decoder.best.safetensors (lowest
-validation loss so far), which
-\`adain stylize --decoder DIR/decoder.safetensors --model ${DEFAULT_MODEL}\` uses; log.jsonl; TensorBoard
-events (tensorboard --logdir runs) and val_*.png grids (style | content | stylised).`)
+and leaves the last checkpoint intact. The run folder holds decoder.safetensors (latest) and
+decoder.best.safetensors (lowest validation loss so far), which
+\`adain stylize --decoder DIR/decoder.safetensors --model ${DEFAULT_MODEL}\` uses; log.jsonl;
+TensorBoard events (tensorboard --logdir runs) and val_*.png grids (style | content | stylised).`)
     .action(async (flags: Flags, cmd: Command) => {
       const config = await configFrom(flags, cmd);
       let stop = false;
