@@ -7,8 +7,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as ort from 'onnxruntime-node';
 import {
-  add, channelMean, channelStd, conv, maxPool2, mse, reflectPad, relu, scale, sqrt, Tape, upsample2,
+  add, channelMean, channelStd, conv, crop, maxPool2, mse, reflectPad, relu, scale, sqrt, Tape, upsample2,
 } from '../src/nn/backward.js';
+import { totalVariationLoss } from '../src/train/losses.js';
 import { Graph } from '../src/onnx/graph.js';
 import { createSession, floatTensor } from '../src/runtime/session.js';
 import { mulberry32 } from '../src/train/init.js';
@@ -163,6 +164,36 @@ test('RMS: sqrt of the MSE', async () => {
     a: { shape: [2, 5], data: uniform([2, 5], 22) },
     b: { shape: [2, 5], data: uniform([2, 5], 23), param: false },
   }, (t, v) => sqrt(t, mse(t, v.a, v.b)), 1e-2, 1e-3);
+});
+
+test('crop along H and along W (cropped-away entries get no gradient)', async () => {
+  const x = { shape: [2, 3, 5, 6], data: uniform([2, 3, 5, 6], 41) };
+  await gradCheck({ x }, (t, v) => crop(t, v.x, 2, 1, 4), 1, 1e-3, 60);
+  await gradCheck({ x }, (t, v) => crop(t, v.x, 3, 0, 5), 1, 1e-3, 60);
+});
+
+test('total variation: the mean squared neighbour differences along H plus along W', async () => {
+  const x = { shape: [2, 3, 6, 5], data: uniform([2, 3, 6, 5], 43) };
+  await gradCheck({ x }, (t, v) => totalVariationLoss(t, v.x), 1e-2, 1e-3, 60);
+  // the value itself, against a direct loop: a constant image has none, a 1-px checker the most
+  const g = new Graph('tv');
+  const t = new Tape(g);
+  g.output(totalVariationLoss(t, t.input('x', x.shape, true)), 'tv', []);
+  const session = await createSession(g.toModel(13), { threads: 1 });
+  const [n, c, h, w] = x.shape;
+  const at = (i: number, j: number, k: number) => x.data[(i * h + j) * w + k];
+  let dh = 0, dw = 0;
+  for (let i = 0; i < n * c; i++) {
+    for (let j = 0; j < h; j++) {
+      for (let k = 0; k < w; k++) {
+        if (j + 1 < h) dh += (at(i, j + 1, k) - at(i, j, k)) ** 2;
+        if (k + 1 < w) dw += (at(i, j, k + 1) - at(i, j, k)) ** 2;
+      }
+    }
+  }
+  const expected = dh / (n * c * (h - 1) * w) + dw / (n * c * h * (w - 1));
+  const got = ((await session.run({ x: floatTensor(x.data, x.shape) })).tv.data as Float32Array)[0];
+  assert.ok(Math.abs(got - expected) < 1e-5 * expected, `tv ${got} vs ${expected}`);
 });
 
 test('a small network: a value used twice sums its gradients', async () => {

@@ -3,7 +3,7 @@ import cliProgress from 'cli-progress';
 import { DEFAULT_MODEL } from '../models/registry.js';
 import { defaultThreads } from '../runtime/session.js';
 import { loadCheckpoint } from '../train/checkpoint.js';
-import { train, type StepValues, type TrainConfig } from '../train/trainer.js';
+import { DEFAULT_VAL_PAIRS, train, type StepValues, type TrainConfig } from '../train/trainer.js';
 import { UserError } from '../errors.js';
 import { parseInteger, parseNumber } from './options.js';
 
@@ -20,6 +20,7 @@ export function trainCommand(): Command {
     .option('--init <how>', "'random' (He init) or a decoder file to start from", 'random')
     .option('--style-weight <w>', 'weight of the style loss', parseNumber('a weight', 0), 10)
     .option('--content-weight <w>', 'weight of the content loss', parseNumber('a weight', 0), 1)
+    .option('--tv-weight <w>', 'weight of a total-variation loss on the decoded image (against grid artefacts)', parseNumber('a weight', 0), 0)
     .addOption(new Option('--style-loss <kind>', 'mse: the paper; rms: the seed (sqrt of each term)').choices(['mse', 'rms']).default('mse'))
     .option('--lr <lr>', 'Adam learning rate', parseNumber('a learning rate', 0), 1e-4)
     .option('--lr-schedule <s>', "'inverse[:decay]' (lr/(1+decay*iter), paper) or 'step[:gamma[:every]]' (seed)", 'inverse:5e-5')
@@ -31,6 +32,7 @@ export function trainCommand(): Command {
     .option('--subset <n>', 'train on a fixed seeded set of n pairs (debugging)', parseInteger('a pair count'))
     .option('--val-content <dir>', 'held-out content images for validation')
     .option('--val-style <dir>', 'held-out style images for validation')
+    .option('--val-pairs <n>', 'held-out pairs per validation (whole batches); decoder.best is best on their mean', parseInteger('a pair count'), DEFAULT_VAL_PAIRS)
     .option('--val-every <n>', 'validate every n steps', parseInteger('a step count'), 500)
     .option('--checkpoint-every <n>', 'checkpoint every n steps', parseInteger('a step count'), 1000)
     .option('--log-every <n>', 'log every n steps', parseInteger('a step count'), 10)

@@ -192,6 +192,25 @@ export function mse(t: Tape, a: string, b: string): string {
   return t.record(l, [], [a, b], (dl) => [() => da(dl), () => g.op('Neg', [da(dl)])]);
 }
 
+/**
+ * The entries [start, end) of `axis`: a Slice. dx: dy zero-padded back to the input's size
+ * there (a constant Pad), so that values cropped away get no gradient.
+ */
+export function crop(t: Tape, x: string, axis: number, start: number, end: number): string {
+  const g = t.g;
+  const shape = t.shape(x);
+  const size = shape[axis];
+  if (!(start >= 0 && start < end && end <= size)) throw new Error(`crop [${start}, ${end}) out of range for axis ${axis} of size ${size}`);
+  const y = g.op('Slice', [x, g.int64([start]), g.int64([end]), g.int64([axis])]);
+  const out = shape.map((d, i) => (i === axis ? end - start : d));
+  return t.record(y, out, [x], (dy) => [() => {
+    const pads = new Array<number>(2 * shape.length).fill(0);
+    pads[axis] = start;
+    pads[shape.length + axis] = size - end;
+    return g.op('Pad', [dy, g.int64(pads)], { mode: { s: 'constant' } });
+  }]);
+}
+
 /** Square root: dx = dy / (2 sqrt(x)). */
 export function sqrt(t: Tape, x: string): string {
   const g = t.g;

@@ -1,4 +1,4 @@
-import { add, channelMean, channelStd, mse, scale, sqrt, type Tape } from '../nn/backward.js';
+import { add, channelMean, channelStd, crop, mse, scale, sqrt, type Tape } from '../nn/backward.js';
 import { ADAIN_EPS } from '../stylize/features.js';
 
 /**
@@ -10,7 +10,9 @@ import { ADAIN_EPS } from '../stylize/features.js';
  *   eps 1e-5 inside the sqrt, as in AdaIN) and d is the mean over the B*C_l entries of the
  *   squared difference ('mse', the paper's loss up to the 1/(B*C_l) factor, and the PyTorch
  *   port's) or its square root ('rms', the seed's euclidean variant);
- * - pixel: mean over all B*3*H*W elements of (g(t) - c)^2.
+ * - pixel: mean over all B*3*H*W elements of (g(t) - c)^2;
+ * - total variation: mean over B*3*(H-1)*W of the squared vertical neighbour differences of
+ *   g(t) plus the same over B*3*H*(W-1) horizontally (the Lua trainer's TV term, as means).
  */
 export type StyleLossKind = 'mse' | 'rms';
 
@@ -27,6 +29,13 @@ export function styleLoss(t: Tape, layers: readonly StyleTerm[], kind: StyleLoss
     distance(channelMean(t, l.features), l.mean),
     distance(channelStd(t, l.features, ADAIN_EPS), l.std),
   ]));
+}
+
+/** Squared differences of neighbouring pixels; penalises the high-frequency grid a decoder can leave. */
+export function totalVariationLoss(t: Tape, image: string): string {
+  const [, , h, w] = t.shape(image);
+  const along = (axis: number, size: number) => mse(t, crop(t, image, axis, 1, size), crop(t, image, axis, 0, size - 1));
+  return add(t, [along(2, h), along(3, w)]);
 }
 
 export function pixelLoss(t: Tape, decoded: string, content: string): string {

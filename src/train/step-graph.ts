@@ -3,7 +3,7 @@ import { CUT_LAYERS, convNames, decoderLayers, downsampleFactor, encoderLayers, 
 import type { ConvWeights, EncoderKind } from '../models/canonical-weights.js';
 import { conv, maxPool2, reflectPad, relu, Tape, upsample2 } from '../nn/backward.js';
 import { Graph } from '../onnx/graph.js';
-import { contentLoss, pixelLoss, styleLoss, weightedSum, type StyleLossKind } from './losses.js';
+import { contentLoss, pixelLoss, styleLoss, totalVariationLoss, weightedSum, type StyleLossKind } from './losses.js';
 
 /**
  * One decoder training step as a single static-shape ONNX graph: the forward pass, the losses
@@ -13,11 +13,12 @@ import { contentLoss, pixelLoss, styleLoss, weightedSum, type StyleLossKind } fr
  *          `target` [B,C,h,w]: the AdaIN output t (style mode) or the content features (reconstruct);
  *          style mode: `style_mean_<layer>`, `style_std_<layer>` [B,C_l] for each style layer;
  *          reconstruct mode: `content` [B,3,H,W], the content image.
- * Outputs: `loss`, `content_loss`, `style_loss` (scalars; reconstruct mode also `pixel_loss`),
+ * Outputs: `loss`, `content_loss`, `style_loss` (scalars; reconstruct mode also `pixel_loss`;
+ *          with tvWeight > 0 also `tv_loss`, unweighted),
  *          `decoded` [B,3,H,W], and `grad:${name}.weight` / `grad:${name}.bias` per decoder conv.
  *
  * Losses (reductions in train/losses.ts):
- *   style mode:       loss = contentWeight * content + styleWeight * style,
+ *   style mode:       loss = contentWeight * content + styleWeight * style [+ tvWeight * tv],
  *                     content = MSE(f_cut(g(t)), t), style = sum over styleLayers of the
  *                     mean and std terms ('mse' or 'rms');
  *   reconstruct mode: loss = contentWeight * content, content = MSE(f_cut(g(t)), t) + MSE(g(t), c)
@@ -42,6 +43,8 @@ export interface TrainStepSpec {
   styleLoss: StyleLossKind;
   contentWeight: number;
   styleWeight: number;
+  /** Weight of the total-variation term on the decoded image (0 or absent: no term). */
+  tvWeight?: number;
 }
 
 export const TRAIN_STEP_OPSET = 13;
@@ -80,7 +83,13 @@ export function trainStepModel(spec: TrainStepSpec): Uint8Array {
       const c = tapChannels(encoder, spec.encoder, layer);
       return { features: taps.get(layer)!, mean: t.input(`style_mean_${layer}`, [n, c]), std: t.input(`style_std_${layer}`, [n, c]) };
     }), spec.styleLoss);
-    loss = weightedSum(t, [[contentTerm, spec.contentWeight], [style, spec.styleWeight]]);
+    const terms: [string, number][] = [[contentTerm, spec.contentWeight], [style, spec.styleWeight]];
+    if (spec.tvWeight) {
+      const tv = totalVariationLoss(t, decoded);
+      g.output(tv, 'tv_loss', []);
+      terms.push([tv, spec.tvWeight]);
+    }
+    loss = weightedSum(t, terms);
   } else {
     const pixel = pixelLoss(t, decoded, t.input('content', [n, 3, height, width]));
     g.output(pixel, 'pixel_loss', []);

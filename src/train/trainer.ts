@@ -32,6 +32,8 @@ export interface TrainConfig {
   init: string;
   styleWeight: number;
   contentWeight: number;
+  /** Weight of the total-variation loss on the decoded image; 0 = none (runs saved before it existed). */
+  tvWeight?: number;
   styleLoss: 'mse' | 'rms';
   lr: number;
   lrSchedule: string;
@@ -43,6 +45,8 @@ export interface TrainConfig {
   subset?: number;
   valContent?: string;
   valStyle?: string;
+  /** Held-out pairs per validation (rounded up to whole batches); runs saved before it used one batch. */
+  valPairs?: number;
   valEvery: number;
   checkpointEvery: number;
   logEvery: number;
@@ -62,6 +66,8 @@ export interface StepValues {
   loss: number;
   content_loss: number;
   style_loss: number;
+  /** The unweighted total-variation loss (0 without --tv-weight). */
+  tv_loss: number;
   lr: number;
   its: number;
   images_per_s: number;
@@ -107,7 +113,7 @@ export async function train(config: TrainConfig, hooks: TrainHooks = {}, resume?
   const targetDims = [B, [...encoder.values()].at(-1)!.weight.shape[0], S / factor, S / factor];
   const session = await createSession(trainStepModel({
     kind, cut, styleLayers, encoder, batch: B, height: S, width: S, mode: config.mode, styleLoss: config.styleLoss,
-    contentWeight: config.contentWeight, styleWeight: config.styleWeight,
+    contentWeight: config.contentWeight, styleWeight: config.styleWeight, tvWeight: config.tvWeight ?? 0,
     decoderShapes: new Map([...decoder].map(([n, p]) => [n, { weight: p.weight.shape, bias: p.bias.shape }])),
   }), threads);
   // Weights are fed as tensors over the very arrays Adam updates in place: nothing is rebuilt per step.
@@ -131,7 +137,7 @@ export async function train(config: TrainConfig, hooks: TrainHooks = {}, resume?
   const batches = new TrainingBatches(new PairSampler(contents, styles, { seed: config.seed, subset: config.subset }), {
     batchSize: B, loadSize: config.loadSize, crop: S, seed: config.seed, warn, resume: ckpt?.sampler as TrainingBatchesState | undefined,
   });
-  const val = config.valContent ? await validationBatch(config, warn) : undefined;
+  const val = config.valContent ? await validationBatches(config, warn) : undefined;
   const log = new JsonlLog(path.join(config.out, 'log.jsonl'));
   const events = new EventWriter(config.out);
   events.sessionStart(step);
@@ -164,26 +170,35 @@ export async function train(config: TrainConfig, hooks: TrainHooks = {}, resume?
       const now = performance.now();
       const its = (windowSteps * 1000) / (now - windowStart);
       last = {
-        loss, content_loss: scalar(out.content_loss), style_loss: scalar(out.style_loss), lr, its, images_per_s: its * B,
+        loss, content_loss: scalar(out.content_loss), style_loss: scalar(out.style_loss), tv_loss: out.tv_loss ? scalar(out.tv_loss) : 0, lr, its, images_per_s: its * B,
         data_wait_ms: batches.stats().waitMs - waitStart,
       };
       hooks.onStep?.(step, last);
       if (step % config.logEvery === 0 || step === config.iterations) {
         log.log(step, { ...last });
-        events.scalars({ 'loss/total': last.loss, 'loss/content': last.content_loss, 'loss/style': last.style_loss, 'train/lr': lr, 'train/images_per_s': last.images_per_s }, step);
+        events.scalars({ 'loss/total': last.loss, 'loss/content': last.content_loss, 'loss/style': last.style_loss, 'loss/tv': last.tv_loss, 'train/lr': lr, 'train/images_per_s': last.images_per_s }, step);
         windowStart = now; windowSteps = 0; waitStart = batches.stats().waitMs;
       }
       if (val && (step % config.valEvery === 0 || step === config.iterations)) {
-        const vt = await batchTargets(val);
-        const vo = await runStep(vt, val.content);
-        const values = { val_loss: scalar(vo.loss), val_content_loss: scalar(vo.content_loss), val_style_loss: scalar(vo.style_loss) };
+        // the mean over every held-out batch: one batch of 8 pairs moved by +-2 between checks
+        const sums = { val_loss: 0, val_content_loss: 0, val_style_loss: 0, val_tv_loss: 0 };
+        let first: Float32Array | undefined;
+        for (const vb of val) {
+          const vo = await runStep(await batchTargets(vb), vb.content);
+          sums.val_loss += scalar(vo.loss) / val.length;
+          sums.val_content_loss += scalar(vo.content_loss) / val.length;
+          sums.val_style_loss += scalar(vo.style_loss) / val.length;
+          sums.val_tv_loss += (vo.tv_loss ? scalar(vo.tv_loss) : 0) / val.length;
+          first ??= new Float32Array(vo.decoded.data as Float32Array);
+        }
+        const values = { ...sums, val_pairs: val.length * B };
         log.log(step, values);
         if (values.val_loss < bestVal) {
           bestVal = values.val_loss;
           await saveDecoder(path.join(config.out, BEST_DECODER_FILE), decoder, { step, config: { ...config, kind, cut }, encoder: kind, cut });
         }
-        events.scalars({ 'val/loss': values.val_loss, 'val/content': values.val_content_loss, 'val/style': values.val_style_loss }, step);
-        const grid = validationGrid(val, vo.decoded.data as Float32Array, B, S);
+        events.scalars({ 'val/loss': values.val_loss, 'val/content': values.val_content_loss, 'val/style': values.val_style_loss, 'val/tv': values.val_tv_loss }, step);
+        const grid = validationGrid(val[0], first!, B, S);
         const png = await encodeImage(grid, 'png');
         await writeFile(path.join(config.out, `val_${String(step).padStart(7, '0')}.png`), png);
         events.image('val/style|content|stylised', png, grid.width, grid.height, step);
@@ -213,15 +228,24 @@ async function initialDecoder(config: TrainConfig, cut: CutLayer, encoder: ConvW
   return new Map([...w].map(([n, p]) => [n, { weight: { shape: p.weight.shape, data: new Float32Array(p.weight.data) }, bias: { shape: p.bias.shape, data: new Float32Array(p.bias.data) } }]));
 }
 
-/** A fixed, seeded batch of held-out pairs, used at every validation. */
-async function validationBatch(config: TrainConfig, warn: (m: string) => void): Promise<TrainingBatch> {
+/** The number of held-out pairs a validation uses by default: enough that the mean can rank checkpoints. */
+export const DEFAULT_VAL_PAIRS = 64;
+
+/**
+ * A fixed, seeded set of held-out pairs (whole batches, at least `valPairs`), used at every
+ * validation; the crops are drawn once, so every check sees the same pixels.
+ */
+async function validationBatches(config: TrainConfig, warn: (m: string) => void): Promise<TrainingBatch[]> {
   const contents = await listImages(config.valContent!, { label: '--val-content' });
   const styles = config.valStyle ? await listImages(config.valStyle, { label: '--val-style' }) : contents;
-  const stream = new TrainingBatches(new PairSampler(contents, styles, { seed: config.seed + 1, subset: config.batchSize }), {
+  const count = Math.max(1, Math.ceil((config.valPairs ?? config.batchSize) / config.batchSize));
+  const stream = new TrainingBatches(new PairSampler(contents, styles, { seed: config.seed + 1, subset: count * config.batchSize }), {
     batchSize: config.batchSize, loadSize: config.loadSize, crop: config.crop, seed: config.seed + 1, depth: 1, warn,
   });
   try {
-    return await stream.next();
+    const out: TrainingBatch[] = [];
+    for (let i = 0; i < count; i++) out.push(await stream.next());
+    return out;
   } finally {
     stream.close();
   }
