@@ -8,3 +8,14 @@ export class UserError extends Error {
     this.name = 'UserError';
   }
 }
+
+/**
+ * A command that finished what it could but must still exit non-zero (interrupted: 130; some
+ * inputs skipped: 2). Its message, if any, was already printed by the command.
+ */
+export class ExitStatus extends Error {
+  constructor(readonly code: number, message = `exit status ${code}`) {
+    super(message);
+    this.name = 'ExitStatus';
+  }
+}

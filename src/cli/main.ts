@@ -1,5 +1,5 @@
 import { Command, CommanderError } from 'commander';
-import { UserError } from '../errors.js';
+import { ExitStatus, UserError } from '../errors.js';
 import { benchCommand } from './bench-command.js';
 import { modelsCommand } from './models-command.js';
 import { stylizeCommand } from './stylize-command.js';
@@ -10,7 +10,7 @@ import { evalCommand } from './eval-command.js';
 import { optimizeCommand } from './optimize-command.js';
 import { serveCommand } from './serve-command.js';
 
-/** Exit codes: 0 ok, 2 bad input or usage (one-line message), 1 a bug (stack trace). */
+/** Exit codes: 0 ok, 2 bad input or usage (one-line message), 130 interrupted, 1 a bug (stack trace). */
 export async function main(argv: string[]): Promise<number> {
   const program = new Command('adain')
     .description('Real-time arbitrary style transfer with Adaptive Instance Normalization (AdaIN), on onnxruntime')
@@ -36,6 +36,7 @@ export async function main(argv: string[]): Promise<number> {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
       return 2;
     }
+    if (err instanceof ExitStatus) return err.code;
     if (err instanceof UserError) {
       process.stderr.write(`adain: error: ${err.message}\n`);
       return 2;

@@ -4,10 +4,10 @@ import { DEFAULT_MODEL } from '../models/registry.js';
 import { defaultThreads } from '../runtime/session.js';
 import { loadCheckpoint } from '../train/checkpoint.js';
 import { DEFAULT_VAL_PAIRS, train, type StepValues, type TrainConfig } from '../train/trainer.js';
-import { UserError } from '../errors.js';
+import { ExitStatus, UserError } from '../errors.js';
 import { parseInteger, parseNumber } from './options.js';
 
-type Flags = Omit<TrainConfig, 'out' | 'content'> & { content?: string; out?: string; resume?: string; quiet?: boolean };
+type Flags = Omit<TrainConfig, 'out' | 'content'> & { content?: string; out?: string; resume?: string; force?: boolean; quiet?: boolean };
 
 export function trainCommand(): Command {
   return new Command('train')
@@ -37,14 +37,17 @@ export function trainCommand(): Command {
     .option('--checkpoint-every <n>', 'checkpoint every n steps', parseInteger('a step count'), 1000)
     .option('--log-every <n>', 'log every n steps', parseInteger('a step count'), 10)
     .option('--resume <dir>', 'continue a run exactly (same data order, optimiser state, step count)')
+    .option('--force', 'start a new run in an --out folder that holds one, deleting that run\'s checkpoints, decoders and logs')
     .option('-t, --threads <n>', 'CPU threads', parseInteger('a thread count'), defaultThreads())
     .option('--models-dir <dir>', 'folder with weight files (also $ADAIN_MODELS_DIR)')
     .option('-q, --quiet', 'no progress bar')
     .addHelpText('after', `
 Losses (mean reductions): content = mean((f(g(t)) - t)^2) at the AdaIN layer; style = sum over
 relu1_1..the AdaIN layer of mean((mu - mu_s)^2) + mean((sigma - sigma_s)^2), means over batch and
-channels. Ctrl-C writes a checkpoint and exits; --resume continues it. A NaN/Inf loss stops the run
-and leaves the last checkpoint intact. The run folder holds decoder.safetensors (latest) and
+channels; --tv-weight adds the mean squared neighbour differences of the decoded image. Ctrl-C
+writes a checkpoint and exits with status 130; --resume continues it. A NaN/Inf loss stops the
+run and leaves the last checkpoint intact; a corrupt checkpoint is never rotated over the good
+previous one. An --out folder that holds a run is refused unless --resume or --force. The run folder holds decoder.safetensors (latest) and
 decoder.best.safetensors (lowest validation loss so far), which
 \`adain stylize --decoder DIR/decoder.safetensors --model ${DEFAULT_MODEL}\` uses; log.jsonl;
 TensorBoard events (tensorboard --logdir runs) and val_*.png grids (style | content | stylised).`)
@@ -62,10 +65,11 @@ TensorBoard events (tensorboard --logdir runs) and val_*.png grids (style | cont
         const res = await train(config, {
           shouldStop: () => stop,
           onStep: (step, v) => bar?.update(step, v),
-        }, flags.resume);
+        }, flags.resume, { force: flags.force });
         bar?.stop();
         const how = res.reason === 'interrupted' ? `interrupted at step ${res.step}; resume with --resume ${config.out}` : `finished ${res.step} steps`;
         process.stderr.write(`${how}. Decoder: ${config.out}/decoder.safetensors${res.last ? ` (loss ${res.last.loss.toFixed(4)})` : ''}\n`);
+        if (res.reason === 'interrupted') throw new ExitStatus(130);
       } finally {
         bar?.stop();
         process.off('SIGINT', onSigint);
@@ -74,8 +78,10 @@ TensorBoard events (tensorboard --logdir runs) and val_*.png grids (style | cont
 }
 
 async function configFrom(f: Flags, cmd: Command): Promise<TrainConfig> {
+  if (f.force && f.resume) throw new UserError('--force starts a new run and --resume continues one: give one of them');
   if (f.resume) {
-    const ckpt = await loadCheckpoint(f.resume);
+    // train() loads it again and gives any fallback warning, once
+    const ckpt = await loadCheckpoint(f.resume, { warn: () => {} });
     const saved = ckpt.config as unknown as TrainConfig;
     // only what cannot change the run's meaning may be overridden when resuming
     const given = (name: string) => cmd.getOptionValueSource(name) === 'cli';

@@ -6,7 +6,9 @@
  *   loses the last good checkpoint (load falls back to it, with a warning);
  * - `decoder.safetensors`: the weights alone under canonical names (dec4_1.weight ...), which
  *   `adain stylize --decoder` loads directly.
- * Every file is written to a temp file and renamed into place.
+ * Every file is written to a temp file and renamed into place. The current checkpoint is
+ * rotated to the previous slot only when it loads: after a resume that fell back from a
+ * corrupt file, the next save replaces the corrupt file and keeps the good previous one.
  */
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
@@ -92,7 +94,8 @@ function toTensorMap(w: TensorMap | ConvWeights): TensorMap {
 
 /**
  * Writes the checkpoint into `dir` (created if needed). The current checkpoint becomes
- * checkpoint.prev.safetensors first; a crash at any point leaves at least one intact file.
+ * checkpoint.prev.safetensors first if it loads (a corrupt one is simply replaced); a crash
+ * at any point leaves at least one intact file. The new file is read back before returning.
  */
 export async function saveCheckpoint(dir: string, data: CheckpointData): Promise<void> {
   if (!Number.isSafeInteger(data.step) || data.step < 0) throw new Error(`saveCheckpoint: bad step ${data.step}`);
@@ -119,12 +122,11 @@ export async function saveCheckpoint(dir: string, data: CheckpointData): Promise
   await fs.mkdir(dir, { recursive: true });
   await removeStaleTemps(dir);
   const current = join(dir, CHECKPOINT_FILE);
-  try {
-    await fs.rename(current, join(dir, PREV_CHECKPOINT_FILE));
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
+  if (await loads(current)) await fs.rename(current, join(dir, PREV_CHECKPOINT_FILE));
   await writeSafetensors(current, tensors, metadata);
+  // a write that went wrong (a full disk that truncated it) must fail the run now, while the
+  // previous checkpoint is still there to resume from
+  await readCheckpointFile(current);
 
   await saveDecoder(join(dir, DECODER_FILE), weights, data);
 }
@@ -141,6 +143,17 @@ export async function saveDecoder(file: string, weights: TensorMap | ConvWeights
   if (encoder !== undefined) meta.encoder = encoder;
   if (cut !== undefined) meta.cut = cut;
   await writeSafetensors(file, toTensorMap(weights), meta);
+}
+
+/** Whether `file` is a checkpoint that loads; false when it is missing, unreadable or corrupt. */
+async function loads(file: string): Promise<boolean> {
+  try {
+    await readCheckpointFile(file);
+    return true;
+  } catch (err) {
+    if (err instanceof UserError) return false;
+    throw err;
+  }
 }
 
 /** Temp files left by a write that crashed (writeSafetensors names them `.<file>.<hex>.tmp`). */
@@ -182,7 +195,9 @@ export async function loadCheckpoint(dir: string, opts: LoadOptions = {}): Promi
     if (err instanceof MissingError && problem instanceof MissingError) {
       throw new UserError(`${dir} holds no ${CHECKPOINT_FILE}; pass the checkpoint folder of an earlier run, or start without --resume`);
     }
-    throw problem; // the latest file's own problem is the one to report
+    // the latest file's own problem is the one to report, without advice to fall back on a
+    // previous checkpoint that is missing or broken too
+    throw new UserError(problem.message.replace(FALLBACK_FIX, NO_FALLBACK_FIX));
   }
   warn(`${problem.message.replace(/;.*$/, '')}; resuming from the previous checkpoint ${prev} (step ${fallback.step})`);
   return fallback;
@@ -191,8 +206,11 @@ export async function loadCheckpoint(dir: string, opts: LoadOptions = {}): Promi
 class MissingError extends UserError {}
 class WrongFormatError extends UserError {}
 
+const FALLBACK_FIX = 'delete it to resume from the previous checkpoint, or start without --resume';
+const NO_FALLBACK_FIX = `there is no intact ${PREV_CHECKPOINT_FILE} to fall back on: restore a copy of the run folder, or start a new run (a new --out folder, or --force)`;
+
 async function readCheckpointFile(file: string): Promise<LoadedCheckpoint> {
-  const fix = 'delete it to resume from the previous checkpoint, or start without --resume';
+  const fix = FALLBACK_FIX;
   let bytes: Buffer;
   try {
     bytes = await fs.readFile(file);

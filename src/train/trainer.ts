@@ -15,6 +15,7 @@ import { listImages, PairSampler } from './data.js';
 import { TargetEncoder, type StepTargets } from './features.js';
 import { initDecoder } from './init.js';
 import { JsonlLog } from './jsonl-log.js';
+import { claimRunFolder } from './run-folder.js';
 import { TrainingBatches, type TrainingBatch, type TrainingBatchesState } from './prefetch.js';
 import { buildSchedule, parseLrSchedule } from './schedule.js';
 import { trainStepModel } from './step-graph.js';
@@ -85,7 +86,13 @@ export function styleLayersFor(cut: CutLayer): CutLayer[] {
   return CUT_LAYERS.slice(0, CUT_LAYERS.indexOf(cut) + 1);
 }
 
-export async function train(config: TrainConfig, hooks: TrainHooks = {}, resume?: string): Promise<TrainResult> {
+export interface TrainOptions {
+  /** Start a new run in a folder that holds one, deleting that run's files (else a UserError). */
+  force?: boolean;
+}
+
+/** Trains a decoder; `resume` is a run folder to continue exactly (its checkpoint decides the config). */
+export async function train(config: TrainConfig, hooks: TrainHooks = {}, resume?: string, opts: TrainOptions = {}): Promise<TrainResult> {
   const warn = hooks.warn ?? ((m: string) => process.stderr.write(`adain: warning: ${m}\n`));
   const ckpt = resume ? await loadCheckpoint(resume, { warn }) : undefined;
   const spec = findModel(config.encoder);
@@ -138,16 +145,23 @@ export async function train(config: TrainConfig, hooks: TrainHooks = {}, resume?
     batchSize: B, loadSize: config.loadSize, crop: S, seed: config.seed, warn, resume: ckpt?.sampler as TrainingBatchesState | undefined,
   });
   const val = config.valContent ? await validationBatches(config, warn) : undefined;
+  // last, after every input has been checked, so that a typo does not delete a run under --force
+  if (!ckpt) await claimRunFolder(config.out, opts.force ?? false);
   const log = new JsonlLog(path.join(config.out, 'log.jsonl'));
   const events = new EventWriter(config.out);
   events.sessionStart(step);
 
   // the best validation loss survives a resume through the checkpoint's metrics
   let bestVal = ckpt?.metrics?.best_val ?? Infinity;
-  const save = async (metrics: Record<string, number> = {}) => saveCheckpoint(config.out, {
-    weights: decoder, optimizer: adam.state(), step, config: { ...config, kind, cut }, sampler: batches.state(),
-    metrics: Number.isFinite(bestVal) ? { ...metrics, best_val: bestVal } : metrics, encoder: kind, cut,
-  });
+  const save = async (metrics: Record<string, number> = {}) => {
+    // what a checkpoint says happened is on disk before it: a kill right after loses no log line
+    log.flush();
+    events.flush();
+    await saveCheckpoint(config.out, {
+      weights: decoder, optimizer: adam.state(), step, config: { ...config, kind, cut }, sampler: batches.state(),
+      metrics: Number.isFinite(bestVal) ? { ...metrics, best_val: bestVal } : metrics, encoder: kind, cut,
+    });
+  };
 
   let last: StepValues | undefined;
   let windowStart = performance.now(), windowSteps = 0, waitStart = batches.stats().waitMs;
