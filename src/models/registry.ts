@@ -48,6 +48,14 @@ const CD16X_4SE: WeightFile = {
   gitBlob: '468fe7340eb03f4fc58da06e2b1bbe296999db81',
 };
 
+const CD16X_3SE: WeightFile = {
+  file: 'cd16x/encoders/3SE_20191110-132705_E20.pth',
+  url: `${CD16X_BASE}/wct_se_16x_new/20191110-132705_E20.pth`,
+  sha256: '269cdd0e2634e3e1e5d3005b9e7eca0f4cc8077653fee1ac8c0cf1cbe9ab8758',
+  bytes: 231124,
+  gitBlob: '46d4e5263c89c1ca7498d120cdcb1d491a686ff1',
+};
+
 const VGG_CONV3_1: WeightFile = {
   file: 'vgg19-normalised/vgg_normalised_conv3_1.pth',
   url: `${WCT_VGG_BASE}/vgg_normalised_conv3_1.pth`,
@@ -92,6 +100,22 @@ export const MODELS: readonly ModelSpec[] = [
     },
     description:
       'Collaborative Distillation small VGG-19 (16x fewer FLOPs) to relu4_1, ~2 MB, fast. ' + WEAK_STYLISATION,
+  },
+  {
+    name: 'cd16x-r31-recon',
+    encoder: { kind: 'cd16x', cut: 'relu3_1', weights: CD16X_3SE },
+    decoder: {
+      kind: 'reconstruction',
+      weights: {
+        file: 'cd16x/decoders/3SD_20191111-091929_E20.pth',
+        url: `${CD16X_BASE}/wct_se_16x_new_sd/20191111-091929_E20.pth`,
+        sha256: '005faba27859435762a8a9386116c00629cd8835a01617d0a71defa577c42174',
+        bytes: 142014,
+        gitBlob: '59e054a756c95a4da3a278c430fe6ff528e5b9a6',
+      },
+    },
+    description:
+      'Collaborative Distillation small VGG-19 to relu3_1 (about half the FLOPs of cd16x-r41), <0.5 MB; the warm start of cd16x-r31. ' + WEAK_STYLISATION,
   },
   {
     name: 'vgg19-r31-recon',
