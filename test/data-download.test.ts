@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -127,7 +127,8 @@ const zip64Bytes = zip64({ 'big/a.jpg': photo, 'big/b.txt': text });
 const slipBytes = Buffer.from(zipSync({ '../escape.txt': [text, { level: 0 }] }));
 
 // ---- a local HTTP server with Range support and misbehaviours on demand -------------------
-type Mode = 'normal' | 'cut-first' | 'ignore-range';
+// ignore-range-shorter: ignores Range, and its second answer drops sooner than the first did
+type Mode = 'normal' | 'cut-first' | 'ignore-range' | 'ignore-range-shorter';
 interface Route { body: Buffer; mode: Mode }
 const routes = new Map<string, Route>();
 const seen: { path: string; range?: string }[] = [];
@@ -146,7 +147,7 @@ function handle(req: IncomingMessage, res: ServerResponse): void {
   }
   const { body, mode } = route;
   const m = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
-  if (m && mode !== 'ignore-range') {
+  if (m && mode !== 'ignore-range' && mode !== 'ignore-range-shorter') {
     const start = Number(m[1]);
     if (start >= body.length) {
       res.writeHead(416, { 'content-range': `bytes */${body.length}` }).end();
@@ -156,10 +157,15 @@ function handle(req: IncomingMessage, res: ServerResponse): void {
     res.end(body.subarray(start));
     return;
   }
-  res.writeHead(200, { 'content-length': body.length, 'accept-ranges': mode === 'ignore-range' ? 'none' : 'bytes' });
-  if ((mode === 'cut-first' || mode === 'ignore-range') && earlier === 0) {
+  res.writeHead(200, { 'content-length': body.length, 'accept-ranges': mode.startsWith('ignore-range') ? 'none' : 'bytes' });
+  if ((mode === 'cut-first' || mode.startsWith('ignore-range')) && earlier === 0) {
     res.write(body.subarray(0, body.length >> 1));
     setTimeout(() => res.destroy(), 30); // the connection drops half-way
+    return;
+  }
+  if (mode === 'ignore-range-shorter' && earlier === 1) {
+    res.write(body.subarray(0, body.length >> 2));
+    setTimeout(() => res.destroy(), 30); // and the second one a quarter of the way
     return;
   }
   res.end(body);
@@ -265,7 +271,7 @@ describe('dataset download', () => {
     assert.ok(logs.some((l) => /retrying from byte/.test(l)));
   });
 
-  test('a server that ignores Range (200) restarts the file from zero', async () => {
+  test('a server that ignores Range (200) is read from the start again', async () => {
     const { spec, dir, path } = serve(zipBytes, 'ignore-range', { format: 'zip', bytes: zipBytes.length, md5: md5(zipBytes) });
     const logs: string[] = [];
     const r = await downloadDataset(spec, dir, { ...quick, log: (l) => logs.push(l) });
@@ -274,6 +280,37 @@ describe('dataset download', () => {
     assert.ok(requests(path)[1].range, 'asked to resume');
     assert.ok(logs.some((l) => /ignored the resume request/.test(l)));
     assert.deepEqual(await readFile(join(datasetPaths(spec, dir).target, 'train2017/sub/notes.txt')), text);
+  });
+
+  test('a server that ignores Range and drops again sooner: the .part never shrinks', async () => {
+    const { spec, dir } = serve(zipBytes, 'ignore-range-shorter', { format: 'zip', bytes: zipBytes.length, md5: md5(zipBytes) });
+    const { part } = datasetPaths(spec, dir);
+    await assert.rejects(downloadDataset(spec, dir, { ...quick, retries: 0 }), UserError);
+    const first = (await stat(part)).size;
+    await assert.rejects(downloadDataset(spec, dir, { ...quick, retries: 0 }), UserError);
+    assert.equal((await stat(part)).size, first, 'the second, shorter answer truncated what the first one left');
+    const r = await downloadDataset(spec, dir, quick);
+    assert.equal(r.sha256, sha256(zipBytes));
+  });
+
+  test('an archive placed by hand is verified before unpacking; a wrong one is kept and named', async () => {
+    const good = serve(zipBytes, 'normal', { format: 'zip', bytes: zipBytes.length, md5: md5(zipBytes) });
+    const { archive } = datasetPaths(good.spec, good.dir);
+    await mkdir(good.dir, { recursive: true });
+    await writeFile(archive, zipBytes);
+    const logs: string[] = [];
+    const r = await downloadDataset(good.spec, good.dir, { ...quick, log: (l) => logs.push(l) });
+    assert.equal(r.files, 3);
+    assert.equal(requests(good.path).length, 0, 'nothing downloaded');
+    assert.ok(logs.some((l) => /verifying/.test(l)) && !logs.some((l) => /already downloaded and verified/.test(l)), logs.join('\n'));
+
+    const bad = serve(zipBytes, 'normal', { format: 'zip', bytes: zipBytes.length, md5: md5(zipBytes) });
+    const wrong = datasetPaths(bad.spec, bad.dir).archive;
+    await mkdir(bad.dir, { recursive: true });
+    const junk = Buffer.alloc(zipBytes.length, 1);
+    await writeFile(wrong, junk);
+    await assert.rejects(downloadDataset(bad.spec, bad.dir, quick), (err: unknown) => err instanceof UserError && err.message.includes(wrong) && /is not the set\d+ archive \(md5/.test(err.message));
+    assert.deepEqual(await readFile(wrong), junk, 'the user\'s file was kept as it was');
   });
 
   test('a wrong hash is a UserError and the bad file is deleted', async () => {

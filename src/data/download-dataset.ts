@@ -78,8 +78,13 @@ export async function downloadDataset(spec: DatasetSpec, dir: string, opts: Data
     const size = await fetchResumable(spec, `${archive}.part`, opts);
     hashes = await verifyArchive(spec, `${archive}.part`, size, opts);
     await fs.rename(`${archive}.part`, archive);
+  } else if (spec.bytes === undefined && !spec.md5 && !spec.sha256) {
+    opts.log?.(`${archive} is already there; ${spec.name} publishes no size or hash to check it against, so it is unpacked as it is`);
   } else {
-    opts.log?.(`${archive} is already downloaded and verified; unpacking it`);
+    // placed by hand, or ours from a run killed while unpacking: either way, check it first
+    opts.log?.(`${archive} is already there; verifying it`);
+    hashes = await verifyArchive(spec, archive, await fileSize(archive), opts, false);
+    opts.log?.(`${archive} verified; unpacking it`);
   }
 
   let result: { files: number; bytes: number };
@@ -228,7 +233,7 @@ async function fetchResumable(spec: DatasetSpec, part: string, opts: DatasetDown
       start = have;
       if (m[3] !== '*') reported = Number(m[3]);
     } else {
-      if (have > 0) opts.log?.(`the server ignored the resume request (HTTP ${res.status}); downloading from the start`);
+      if (have > 0) opts.log?.(`the server ignored the resume request (HTTP ${res.status}); reading from the start, keeping the ${have} bytes already here`);
       const len = Number(res.headers.get('content-length'));
       if (res.headers.get('content-length') !== null && Number.isSafeInteger(len) && !res.headers.get('content-encoding')) reported = len;
     }
@@ -240,18 +245,22 @@ async function fetchResumable(spec: DatasetSpec, part: string, opts: DatasetDown
       total = reported;
     }
 
+    // A whole-file answer (200) to a resume request is read from byte 0, but the bytes already
+    // on disk are skipped rather than truncated: a second drop must not leave less than before.
     let done = start;
-    const out = await fs.open(part, start > 0 ? 'a' : 'w');
+    const keep = have;
+    const out = await fs.open(part, keep > 0 ? 'a' : 'w');
     let broke: unknown;
     try {
-      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-        if (total !== undefined && done + chunk.byteLength > total) {
+      for await (const read of res.body as unknown as AsyncIterable<Uint8Array>) {
+        if (total !== undefined && done + read.byteLength > total) {
           await out.close();
           await fs.rm(part, { force: true });
           throw new UserError(`download of ${spec.url} failed: the server sent more than the expected ${total} bytes; the partial file was deleted: retry later, ${byHand}`);
         }
-        await out.write(chunk);
-        done += chunk.byteLength;
+        const chunk = done < keep ? read.subarray(Math.min(read.byteLength, keep - done)) : read;
+        if (chunk.byteLength > 0) await out.write(chunk);
+        done += read.byteLength;
         opts.onProgress?.('download', done, total);
       }
     } catch (err) {
@@ -260,7 +269,7 @@ async function fetchResumable(spec: DatasetSpec, part: string, opts: DatasetDown
     } finally {
       await out.close().catch(() => undefined);
     }
-    if (done > start) failures = 0; // progress was made: the retry budget is per stall
+    if (done > keep) failures = 0; // progress was made: the retry budget is per stall
     if (broke !== undefined) {
       await transient(`the connection broke after ${done} bytes (${describe(broke)})`);
       continue;
@@ -273,9 +282,13 @@ async function fetchResumable(spec: DatasetSpec, part: string, opts: DatasetDown
   }
 }
 
-/** Checks size and hashes of the finished download; deletes it if wrong. */
-async function verifyArchive(spec: DatasetSpec, part: string, size: number, opts: DatasetDownloadOptions): Promise<{ md5: string; sha256: string }> {
+/**
+ * Checks size and hashes of an archive: the finished download (deleted if wrong, `ours`), or a
+ * file that was already there (kept: it may be the user's own copy).
+ */
+async function verifyArchive(spec: DatasetSpec, part: string, size: number, opts: DatasetDownloadOptions, ours = true): Promise<{ md5: string; sha256: string }> {
   const fail = async (why: string): Promise<never> => {
+    if (!ours) throw new UserError(`${part} is not the ${spec.name} archive (${why}); replace it with a good copy of ${spec.url}, or delete it and rerun to download it`);
     await fs.rm(part, { force: true });
     throw new UserError(`download of ${spec.url} is corrupt (${why}); the bad file was deleted: rerun the command to download it again, or download it by hand and check it`);
   };
