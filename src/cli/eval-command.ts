@@ -77,7 +77,13 @@ The judge is the normalised VGG-19 (vgg_normalised_conv3_1.pth), the same for ev
   style distance   = sum over relu1_1, relu2_1, relu3_1 of mean over channels of
                      (mu - mu_s)^2 + (sigma - sigma_s)^2 (per-channel mean and population std
                      over the pixels, eps 1e-5 inside the sqrt), output vs style image;
-  content distance = mean of (f(output) - f(content))^2 over the relu3_1 features.
+  content distance = mean of (f(output) - f(content))^2 over the relu3_1 features;
+  cfsd             = content feature structural distance: mean over 8x8-px patches (relu3_1
+                     pooled 2x2) of KL(content || output) between the softmax rows of the
+                     patches' cosine self-similarity; 0 = the content's structure kept;
+  grid score       = periodic luminance energy at 2, 4 and 8 px along x and y (log2 of each
+                     spectral peak over its local floor, summed) in excess of the content's
+                     and the style's: the decoder's upsampling grid; 0 = none.
 Outputs are clamped to [0,1] first. Images are scaled so their shorter side is --size and
 centre-cropped square; distances are means over the pairs (all contents x styles).
 Rows: ${CONTENT_UNCHANGED} (the content image itself: the style distance of doing nothing),

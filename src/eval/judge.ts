@@ -80,7 +80,8 @@ export interface JudgeLoadOptions extends RuntimeOptions, Omit<ResolveOptions, '
   file?: string;
 }
 
-export interface Measurement { style: number; content: number }
+/** Both distances, and the output's relu3_1 features (for measures built on them, such as cfsd). */
+export interface Measurement { style: number; content: number; features: FeatureMap }
 
 export class Judge {
   private constructor(private readonly session: ort.InferenceSession, readonly weights: ConvWeights) {}
@@ -117,7 +118,8 @@ export class Judge {
   /** Both distances of an output (clamped to [0,1] first) from its content features and style statistics. */
   async measure(output: RgbImage, content: FeatureMap, style: StyleTarget): Promise<Measurement> {
     const f = await this.features(clampImage(output));
-    return { style: styleDistance(statsOf(f), style), content: contentDistance(f.get(JUDGE_CONTENT_LAYER)!, content) };
+    const features = f.get(JUDGE_CONTENT_LAYER)!;
+    return { style: styleDistance(statsOf(f), style), content: contentDistance(features, content), features };
   }
 
   async dispose(): Promise<void> {

@@ -7,7 +7,9 @@ import { modelStatus, type ResolveOptions } from '../models/resolve.js';
 import { median } from '../bench/stats.js';
 import type { ChannelStats, FeatureMap } from '../stylize/features.js';
 import { loadModel, type StyleModel } from '../stylize/style-model.js';
+import { Cfsd } from './cfsd.js';
 import { contactSheet, tableSheet } from './contact-sheet.js';
+import { gridScore, periodicity } from './grid-score.js';
 import { Judge, type Measurement, type StyleTarget } from './judge.js';
 import { DEFAULT_OPTIMIZE_CONTENT_WEIGHT, DEFAULT_OPTIMIZE_LR, DEFAULT_OPTIMIZE_STYLE_WEIGHT, GatysOptimizer } from './optimize.js';
 import { loadEvalSet, loadSquare, type EvalSet } from './pairs.js';
@@ -25,7 +27,9 @@ import { loadEvalSet, loadSquare, type EvalSet } from './pairs.js';
  *   `optimize-<n>` for each iteration count (Gatys optimisation of the judge's own loss,
  *   content weight 1, style weight 10, Adam on the pixels from the content image) - like for
  *   like, since optimisation is too slow for every pair.
- * - Distances are means over the pairs of the row's set.
+ * - Distances are means over the pairs of the row's set: style and content distance (the
+ *   judge), cfsd (eval/cfsd.ts: the content's self-similarity structure lost) and grid_score
+ *   (eval/grid-score.ts: periodic energy at 2, 4, 8 px beyond the content's and style's).
  * - ms_512: median wall time of one stylisation of a 512x512 content with a 512x512 style
  *   (style encoding included, as `adain stylize` does), after one warm-up run; 0 for
  *   content-unchanged; for optimize-<n>: the measured time of one iteration at 512x512
@@ -81,6 +85,8 @@ export interface EvalRow {
   pairs: PairSet;
   style_distance: number;
   content_distance: number;
+  cfsd: number;
+  grid_score: number;
   ms_512: number | null;
 }
 
@@ -129,7 +135,11 @@ export function checkEvalSize(size: number): void {
   if (!Number.isInteger(size) || size % 8 !== 0 || size < 16) throw new UserError(`--size must be a multiple of 8 and at least 16, got ${size}`);
 }
 
-interface Scores { style: Float64Array; content: Float64Array }
+interface Scores { style: Float64Array; content: Float64Array; cfsd: Float64Array; grid: Float64Array }
+
+const newScores = (n: number, fill = 0): Scores => ({
+  style: new Float64Array(n).fill(fill), content: new Float64Array(n).fill(fill), cfsd: new Float64Array(n).fill(fill), grid: new Float64Array(n).fill(fill),
+});
 
 export async function runEval(cfg: EvalConfig): Promise<EvalReport> {
   checkEvalSize(cfg.size);
@@ -159,35 +169,46 @@ export async function runEval(cfg: EvalConfig): Promise<EvalReport> {
   const subsetIndex = new Map(set.subset.map(([c, s], i) => [c * S + s, i]));
   const keep = (c: number, s: number) => inSheet(c, s) || (cfg.out !== undefined && subsetIndex.has(c * S + s));
   const kept = new Map<string, Map<number, RgbImage>>();
+  let cfsd: Cfsd | undefined;
 
   try {
     const bar = progress('Loading images', C + S);
-    const contents: RgbImage[] = [], contentFeats: FeatureMap[] = [];
+    const contents: RgbImage[] = [], contentFeats: FeatureMap[] = [], contentPeriodicity: number[] = [];
     for (const f of set.contents) {
       const img = await loadSquare(f, cfg.size);
       contents.push(img);
       contentFeats.push(await judge.contentTarget(img));
+      contentPeriodicity.push(periodicity(img));
       bar.update(contents.length);
     }
-    const styles: RgbImage[] = [], styleTargets: StyleTarget[] = [];
+    const styles: RgbImage[] = [], styleTargets: StyleTarget[] = [], stylePeriodicity: number[] = [];
     for (const f of set.styles) {
       const img = await loadSquare(f, cfg.size);
       styles.push(img);
       styleTargets.push(await judge.styleTarget(img));
+      stylePeriodicity.push(periodicity(img));
       bar.update(C + styles.length);
     }
     bar.stop();
+    const f3 = contentFeats[0];
+    cfsd = await Cfsd.create(f3.c, f3.h, f3.w, runtime);
+    const judgeAll = async (sc: Scores, out: RgbImage, c: number, s: number): Promise<void> => {
+      const m: Measurement = await judge.measure(out, contentFeats[c], styleTargets[s]);
+      const i = c * S + s;
+      sc.style[i] = m.style;
+      sc.content[i] = m.content;
+      sc.cfsd[i] = await cfsd!.distance(m.features, contentFeats[c]);
+      sc.grid[i] = gridScore(out, contentPeriodicity[c], stylePeriodicity[s]);
+    };
 
     const record = async (name: string, produce: (c: number, s: number) => Promise<RgbImage>): Promise<void> => {
-      const sc: Scores = { style: new Float64Array(P), content: new Float64Array(P) };
+      const sc = newScores(P);
       const keepers = new Map<number, RgbImage>();
       const b = progress(`Judging ${name}`, P);
       for (let c = 0; c < C; c++) {
         for (let s = 0; s < S; s++) {
           const out = await produce(c, s);
-          const m: Measurement = await judge.measure(out, contentFeats[c], styleTargets[s]);
-          sc.style[c * S + s] = m.style;
-          sc.content[c * S + s] = m.content;
+          await judgeAll(sc, out, c, s);
           if (keep(c, s)) keepers.set(c * S + s, out);
           b.update(c * S + s + 1);
         }
@@ -226,7 +247,7 @@ export async function runEval(cfg: EvalConfig): Promise<EvalReport> {
       const last = iterations[iterations.length - 1];
       for (const n of iterations) {
         notes[optimizeRowName(n)] = `reference: Gatys optimisation, ${n} Adam steps (lr ${lr}) on the pixels, content weight ${weights.contentWeight}, style weight ${weights.styleWeight}`;
-        scores.set(optimizeRowName(n), { style: new Float64Array(P).fill(NaN), content: new Float64Array(P).fill(NaN) });
+        scores.set(optimizeRowName(n), newScores(P, NaN));
         kept.set(optimizeRowName(n), new Map());
       }
       const opt = await GatysOptimizer.create({ weights: judge.weights, width: cfg.size, height: cfg.size, ...weights }, runtime);
@@ -238,10 +259,7 @@ export async function runEval(cfg: EvalConfig): Promise<EvalReport> {
           });
           for (const n of iterations) {
             const img = res.snapshots.get(n)!;
-            const m = await judge.measure(img, contentFeats[c], styleTargets[s]);
-            const sc = scores.get(optimizeRowName(n))!;
-            sc.style[c * S + s] = m.style;
-            sc.content[c * S + s] = m.content;
+            await judgeAll(scores.get(optimizeRowName(n))!, img, c, s);
             if (keep(c, s)) kept.get(optimizeRowName(n))!.set(c * S + s, img);
           }
         }
@@ -262,7 +280,11 @@ export async function runEval(cfg: EvalConfig): Promise<EvalReport> {
     const subsetPairs = set.subset.map(([c, s]) => c * S + s);
     const row = (name: string, pairs: PairSet, idx: number[]): EvalRow => {
       const sc = scores.get(name)!;
-      return { model: name, pairs, style_distance: mean(idx.map((i) => sc.style[i])), content_distance: mean(idx.map((i) => sc.content[i])), ms_512: speed.get(name) ?? null };
+      const avg = (xs: Float64Array) => mean(idx.map((i) => xs[i]));
+      return {
+        model: name, pairs, style_distance: avg(sc.style), content_distance: avg(sc.content), cfsd: avg(sc.cfsd), grid_score: avg(sc.grid),
+        ms_512: speed.get(name) ?? null,
+      };
     };
     const modelNames = [CONTENT_UNCHANGED, ...entries.map((e) => e.name)];
     for (const n of modelNames) rows.push(row(n, 'all', allPairs));
@@ -279,6 +301,7 @@ export async function runEval(cfg: EvalConfig): Promise<EvalReport> {
     for (const f of report.files) log(`Wrote ${f}`);
     return report;
   } finally {
+    await cfsd?.dispose();
     await judge.dispose();
   }
 }
@@ -376,13 +399,14 @@ function formatEquivalents(report: EvalReport): string[] {
 
 /** The rows as an aligned text table, then where each model falls on the optimisation curve. */
 export function formatTable(report: EvalReport): string {
-  const head = ['model', 'pairs', 'style distance', 'content distance', 'ms @512', 'what'];
+  const head = ['model', 'pairs', 'style distance', 'content distance', 'cfsd', 'grid score', 'ms @512', 'what'];
   const cells = report.rows.map((r) => [
     r.model, r.pairs === 'all' ? `all ${report.contents.length * report.styles.length}` : `subset ${report.subset.length}`,
-    fmt(r.style_distance), fmt(r.content_distance), r.ms_512 === null ? '-' : r.ms_512.toFixed(0), report.notes[r.model] ?? '',
+    fmt(r.style_distance), fmt(r.content_distance), fmt(r.cfsd), fmt(r.grid_score), r.ms_512 === null ? '-' : r.ms_512.toFixed(0), report.notes[r.model] ?? '',
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
-  const line = (c: string[]) => c.map((x, i) => (i >= 2 && i <= 4 ? x.padStart(widths[i]) : x.padEnd(widths[i]))).join('  ').trimEnd();
+  const numeric = (i: number) => i >= 2 && i < head.length - 1;
+  const line = (c: string[]) => c.map((x, i) => (numeric(i) ? x.padStart(widths[i]) : x.padEnd(widths[i]))).join('  ').trimEnd();
   return [line(head), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line), ...formatEquivalents(report)].join('\n');
 }
 
