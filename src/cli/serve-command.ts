@@ -18,7 +18,12 @@ interface ServeFlags {
   queue: number;
   timeout: number;
   styleSize: number;
+  allowedHost?: string[];
   quiet?: boolean;
+}
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
 }
 
 const HELP = `
@@ -31,17 +36,33 @@ The HTTP API on the same port:
                       style_weights (e.g. 0.7,0.3), preserve_color, model, style_size, format
                       -> the stylised image (PNG by default)
   GET  /api/models    the models, whether their files are here, and their ONNX files
-  GET  /healthz       {ok, queue}
-Errors are JSON {error, status}: 400 bad field, 413 too large, 415 not an image, 422 corrupt
-image, 503 busy (with Retry-After) or over the time limit.
+  GET  /healthz       {ok, queue, cancelled}
+Errors are JSON {error, status}: 400 bad field, 403 refused Host or Origin, 408 upload too
+slow, 413 too large, 415 not an image, 422 corrupt image, 503 busy (with Retry-After), over
+the time limit, or a model whose weights are not installed.
 
 Binds to 127.0.0.1 unless --host says otherwise; webcam and wasm threads need a secure
 context, which browsers grant to http://localhost and http://127.0.0.1 only (serve other hosts
 behind HTTPS). See docs/WEB.md.
 
+Only requests whose Host header is localhost, 127.0.0.1, [::1] or the bound address (any
+address of this machine with --host 0.0.0.0), with this port, are answered, and POSTs from
+other sites' pages are refused (403): a web page you visit cannot use the server through
+your browser, not even by DNS rebinding. To reach it under a DNS name or through a reverse
+proxy, name that with --allowed-host (NAME for any port, or NAME:PORT).
+
+--timeout covers a stylisation request from its headers to its answer: upload, queue and
+work together (408 while the upload is still arriving, 503 after); the headers themselves
+must come within the same time, 20 s at most. A job whose client disconnects, or whose time
+is up, stops at its next tile and frees its memory.
+
 Example:
   curl -F content=@photo.jpg -F style=@painting.jpg -F alpha=0.8 -o out.png http://127.0.0.1:8080/api/stylize
 `;
+
+function stderrLine(line: string): void {
+  process.stderr.write(`${new Date().toISOString()} ${line}\n`);
+}
 
 export function serveCommand(): Command {
   return new Command('serve')
@@ -56,7 +77,8 @@ export function serveCommand(): Command {
     .option('--max-pixels <n>', 'largest image, in pixels', parseNumber('a pixel count', 1), DEFAULTS.maxPixels)
     .option('--concurrency <n>', 'stylisations running at once', parseInteger('a job count', 1, 64), DEFAULTS.concurrency)
     .option('--queue <n>', 'stylisations waiting at most; more get 503 + Retry-After', parseInteger('a queue length', 0, 10000), DEFAULTS.maxQueue)
-    .option('--timeout <s>', 'seconds a stylisation request may wait and run', parseNumber('seconds', 0.1, 3600), DEFAULTS.timeoutMs / 1000)
+    .option('--timeout <s>', 'seconds a stylisation request may take: upload, wait and work together', parseNumber('seconds', 0.1, 3600), DEFAULTS.timeoutMs / 1000)
+    .option('--allowed-host <name>', 'also answer requests for this host name (NAME or NAME:PORT), and POSTs from its pages; repeatable', collect)
     .option('--style-size <n>', 'scale style images so their shorter side is n pixels', parseInteger('a size in pixels', 16, 4096), DEFAULT_STYLE_SIZE)
     .option('-q, --quiet', 'do not log requests')
     .addHelpText('after', HELP)
@@ -64,8 +86,10 @@ export function serveCommand(): Command {
       const studio = await startStudio({
         host: o.host, port: o.port, modelsDir: o.modelsDir, defaultModel: o.model, download: o.download, threads: o.threads,
         maxUploadBytes: Math.round(o.maxUploadMb * 1024 * 1024), maxPixels: o.maxPixels, concurrency: o.concurrency,
-        maxQueue: o.queue, timeoutMs: o.timeout * 1000, styleSize: o.styleSize,
-        log: o.quiet ? undefined : (line) => process.stderr.write(`${new Date().toISOString()} ${line}\n`),
+        maxQueue: o.queue, timeoutMs: o.timeout * 1000, styleSize: o.styleSize, allowedHosts: o.allowedHost ?? [],
+        log: o.quiet ? undefined : stderrLine,
+        // problems carry the server's paths, which replies leave out: the operator needs them
+        logError: stderrLine,
       });
       process.stdout.write(`adain studio listening on ${studio.url}/ (bound to ${studio.host}:${studio.port}; Ctrl+C stops)\n`);
       if (studio.host !== '127.0.0.1' && studio.host !== '::1') {

@@ -31,10 +31,12 @@ export interface TileRunner {
  * Coordinates are in input units; `scale` converts input units to output units (1/8 for an
  * encoder to relu4_1, 8 for its decoder). Windows and margins are multiples of `align` so
  * pooling grids line up with the whole-image computation; the margin hides tile edges.
+ * When `signal` aborts, the run stops before the next tile (a tile in progress cannot be
+ * interrupted) and rejects with the signal's reason.
  */
 export async function runTiled(
   inH: number, inW: number, tile: number, margin: number, align: number, scale: number, outC: number,
-  runner: TileRunner, onTile?: (done: number, total: number) => void,
+  runner: TileRunner, onTile?: (done: number, total: number) => void, signal?: AbortSignal,
 ): Promise<FeatureMap> {
   const outH = Math.round(inH * scale), outW = Math.round(inW * scale);
   const out = new Float32Array(outC * outH * outW);
@@ -42,6 +44,7 @@ export async function runTiled(
   let done = 0;
   for (const y0 of ys) {
     for (const x0 of xs) {
+      signal?.throwIfAborted();
       const cy1 = Math.min(y0 + tile, inH), cx1 = Math.min(x0 + tile, inW);
       const wy0 = Math.max(0, y0 - margin), wx0 = Math.max(0, x0 - margin);
       const wy1 = Math.min(inH, alignUp(cy1 + margin, align)), wx1 = Math.min(inW, alignUp(cx1 + margin, align));

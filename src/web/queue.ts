@@ -62,8 +62,9 @@ export class JobQueue {
 
   /**
    * Runs `fn` when a slot is free. Throws QueueFullError at once when the queue is full, and
-   * QueueAbortedError if `signal` aborts while the job is still waiting (a job that has started
-   * runs to the end: onnxruntime cannot be interrupted, and its slot is held until then).
+   * QueueAbortedError if `signal` aborts while the job is still waiting. A job that has started
+   * holds its slot until `fn` settles: stopping early is up to `fn` (the stylisation watches the
+   * same signal between tiles, since onnxruntime cannot interrupt a run).
    */
   async run<T>(fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
     if (signal?.aborted) throw new QueueAbortedError();

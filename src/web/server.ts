@@ -15,8 +15,11 @@
  * Every response carries Cross-Origin-Opener-Policy: same-origin and
  * Cross-Origin-Embedder-Policy: require-corp, which make the page cross-origin isolated so
  * that onnxruntime-web may use SharedArrayBuffer (wasm threads). Every error is JSON
- * {error, status}. Stylisations run in a bounded queue: when it is full the answer is 503 with
- * Retry-After; a request that waits or runs longer than the timeout gets 503 too.
+ * {error, status}. Requests whose Host is not this server, and non-GET requests from another
+ * site's pages, get 403 (host-guard.ts). Stylisations run in a bounded queue: when it is full
+ * the answer is 503 with Retry-After. One time limit covers a stylisation request's body, its
+ * wait and its work: 408 while the body is still arriving, 503 after; a job whose client has
+ * gone, or whose time is up, stops at its next tile.
  */
 import { promises as fs } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
@@ -26,10 +29,12 @@ import { DEFAULT_MODEL, findModel, MODELS } from '../models/registry.js';
 import { modelStatus } from '../models/resolve.js';
 import { defaultThreads } from '../runtime/session.js';
 import { DEFAULT_STYLE_SIZE, loadModel, type StyleModel } from '../stylize/style-model.js';
+import { HostGuard, parseAllowedHost } from './host-guard.js';
 import { HttpError } from './http-error.js';
+import { modelUnavailable } from './model-errors.js';
 import { parseMultipart } from './multipart.js';
 import { BrowserModelCache } from './onnx-models.js';
-import { JobQueue, QueueAbortedError, QueueFullError } from './queue.js';
+import { JobQueue, QueueFullError } from './queue.js';
 import { EXAMPLES_DIR, ortWebDir, safeJoin, sendFile, WEB_DIR } from './static.js';
 import { CONTENT_TYPES, MAX_STYLES, parseStylizeRequest, probeImage, runStylize, StyleStatsCache } from './stylize-api.js';
 
@@ -54,8 +59,13 @@ export interface StudioOptions {
   concurrency?: number;
   /** Stylisations waiting behind those; one more gets 503 (default 8). */
   maxQueue?: number;
-  /** Longest a stylisation request may wait plus run, in ms (default 60 s). */
+  /** Longest a stylisation request may take from its headers to its answer (upload, wait and work), in ms (default 60 s). */
   timeoutMs?: number;
+  /**
+   * More names (NAME or NAME:PORT) the server may be reached under, e.g. behind a reverse
+   * proxy; pages served from them may also POST. Loopback names and the bound address always work.
+   */
+  allowedHosts?: string[];
   /** Style images are scaled so their shorter side is this (default 512). */
   styleSize?: number;
   /** Memory budget of one stylisation in bytes; larger images go in tiles (default 2 GiB). */
@@ -64,6 +74,8 @@ export interface StudioOptions {
   styleCache?: number;
   /** One line per request and per problem; default none. */
   log?: (line: string) => void;
+  /** Problems only (internal errors, missing models, with server paths), e.g. even when requests are not logged; default `log`. */
+  logError?: (line: string) => void;
   /** Where the front end is (default web/ in the package). */
   webDir?: string;
 }
@@ -75,6 +87,8 @@ export interface StudioServer {
   host: string;
   port: number;
   queue: JobQueue;
+  /** Stylisations stopped because their client went away or their time ran out. */
+  cancelled(): number;
   /** Stops listening, closes idle connections and frees the models. */
   close(): Promise<void>;
 }
@@ -111,6 +125,14 @@ function sendError(res: ServerResponse, status: number, message: string, headers
   sendJson(res, status, { error: message, status }, headers);
 }
 
+/** The abort reason when the client hangs up: there is no one left to answer. */
+class ClientGoneError extends Error {
+  constructor() {
+    super('the client disconnected');
+    this.name = 'ClientGoneError';
+  }
+}
+
 export async function startStudio(opts: StudioOptions = {}): Promise<StudioServer> {
   const o = {
     host: opts.host ?? DEFAULTS.host,
@@ -125,7 +147,12 @@ export async function startStudio(opts: StudioOptions = {}): Promise<StudioServe
     webDir: opts.webDir ?? WEB_DIR,
   };
   findModel(o.defaultModel);
+  const allowedHosts = opts.allowedHosts ?? [];
+  for (const h of allowedHosts) parseAllowedHost(h); // a typo should stop the start, not every request
+  let guard: HostGuard | undefined;
+  let cancelledJobs = 0;
   const log = opts.log ?? (() => {});
+  const logError = opts.logError ?? log;
   const resolveOpts = { modelsDir: opts.modelsDir, download: opts.download ?? false };
   const queue = new JobQueue(opts.concurrency ?? DEFAULTS.concurrency, opts.maxQueue ?? DEFAULTS.maxQueue);
   const browserModels = new BrowserModelCache(resolveOpts);
@@ -176,7 +203,7 @@ export async function startStudio(opts: StudioOptions = {}): Promise<StudioServe
     try {
       m = await browserModels.get(name);
     } catch (err) {
-      if (err instanceof UserError) throw new HttpError(503, `model ${name} is not available here: ${err.message}`);
+      if (err instanceof UserError) throw await modelUnavailable(name, err, resolveOpts, logError);
       throw err;
     }
     if (part === 'info.json') {
@@ -193,33 +220,37 @@ export async function startStudio(opts: StudioOptions = {}): Promise<StudioServe
 
   async function stylize(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = performance.now();
-    const body = await parseMultipart(req, {
-      maxFileBytes: o.maxUploadBytes, maxFiles: 1 + MAX_STYLES, maxFields: 16, maxFieldBytes: 1024,
-    });
-    const r = parseStylizeRequest(body, o.defaultModel, o.styleSize);
-    await probeImage(r.content, 'content', o.maxPixels);
-    for (const [i, s] of r.styles.entries()) await probeImage(s, r.styles.length > 1 ? `style ${i + 1}` : 'style', o.maxPixels);
-
-    const abort = new AbortController();
-    const onClose = () => { if (!res.writableFinished) abort.abort(); };
+    // one budget from the headers to the answer, so a stalled upload cannot hold a connection
+    // (and its buffers) longer than a slow job could; the status says which side was slow
+    let phase: 'upload' | 'work' = 'upload';
+    const cancel = new AbortController();
+    const timer = setTimeout(() => cancel.abort(phase === 'upload'
+      ? new HttpError(408, `the request body did not arrive within the ${o.timeoutMs / 1000} s limit; send it faster (or raise adain serve --timeout)`, { Connection: 'close' })
+      : new HttpError(503, `the request took longer than the ${o.timeoutMs / 1000} s limit (upload, queue and stylisation together); try a smaller image or again later`,
+        { 'Retry-After': String(queue.retryAfterSeconds()) })), o.timeoutMs);
+    const onClose = () => { if (!res.writableFinished) cancel.abort(new ClientGoneError()); };
     res.on('close', onClose);
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        abort.abort();
-        reject(new HttpError(503, `the stylisation took longer than the ${o.timeoutMs / 1000} s limit; try a smaller image or again later`, { 'Retry-After': String(queue.retryAfterSeconds()) }));
-      }, Math.max(1, o.timeoutMs - (performance.now() - started)));
-    });
-    const job = queue.run(async () => {
-      const model = await getModel(r.model).catch((err: unknown) => {
-        if (err instanceof UserError) throw new HttpError(503, `model ${r.model} is not available here: ${err.message}`);
-        throw err;
-      });
-      return runStylize(model, r, { maxPixels: o.maxPixels, memoryBudget: o.memoryBudget, statsCache });
-    }, abort.signal);
-    job.catch(() => {}); // when the timeout wins, the job's own outcome is not wanted
+    // answers at once when cancelled, even while a tile is still running: the job stops after it
+    const cancelled = new Promise<never>((_, reject) => cancel.signal.addEventListener('abort', () => reject(cancel.signal.reason), { once: true }));
+    cancelled.catch(() => {});
     try {
-      const out = await Promise.race([job, timeout]);
+      const upload = parseMultipart(req, { maxFileBytes: o.maxUploadBytes, maxFiles: 1 + MAX_STYLES, maxFields: 16, maxFieldBytes: 1024 });
+      upload.catch(() => {}); // when the deadline wins, the parse's own failure is not wanted
+      const body = await Promise.race([upload, cancelled]);
+      phase = 'work';
+      const r = parseStylizeRequest(body, o.defaultModel, o.styleSize);
+      await probeImage(r.content, 'content', o.maxPixels);
+      for (const [i, s] of r.styles.entries()) await probeImage(s, r.styles.length > 1 ? `style ${i + 1}` : 'style', o.maxPixels);
+
+      const job = queue.run(async () => {
+        const model = await getModel(r.model).catch(async (err: unknown) => {
+          if (err instanceof UserError) throw await modelUnavailable(r.model, err, resolveOpts, logError);
+          throw err;
+        });
+        return runStylize(model, r, { maxPixels: o.maxPixels, memoryBudget: o.memoryBudget, statsCache, signal: cancel.signal });
+      }, cancel.signal);
+      job.catch(() => {});
+      const out = await Promise.race([job, cancelled]);
       res.writeHead(200, {
         'Content-Type': CONTENT_TYPES[r.format],
         'Content-Length': out.bytes.length,
@@ -231,8 +262,16 @@ export async function startStudio(opts: StudioOptions = {}): Promise<StudioServe
       });
       res.end(out.bytes);
     } catch (err) {
+      if (cancel.signal.aborted) {
+        const why: unknown = cancel.signal.reason;
+        if (phase === 'work') cancelledJobs++;
+        if (why instanceof ClientGoneError) {
+          log(`${req.method} ${req.url} cancelled after ${(performance.now() - started).toFixed(0)} ms: the client disconnected during the ${phase}`);
+          return;
+        }
+        throw why;
+      }
       if (err instanceof QueueFullError) throw new HttpError(503, err.message + '; retry later', { 'Retry-After': String(err.retryAfterS) });
-      if (err instanceof QueueAbortedError) throw new HttpError(503, 'the request was cancelled', { 'Retry-After': '1' });
       throw err;
     } finally {
       clearTimeout(timer);
@@ -248,6 +287,8 @@ export async function startStudio(opts: StudioOptions = {}): Promise<StudioServe
       throw new HttpError(400, 'malformed request URL');
     }
     const method = req.method ?? 'GET';
+    if (!guard) throw new HttpError(503, 'the server is starting; retry in a moment', { 'Retry-After': '1' });
+    guard.check(method, req.headers);
     const isGet = method === 'GET' || method === 'HEAD';
     const allow = (methods: string) => { throw new HttpError(405, `${method} is not allowed on ${p}; use ${methods}`, { Allow: methods }); };
 
@@ -256,7 +297,7 @@ export async function startStudio(opts: StudioOptions = {}): Promise<StudioServe
       return stylize(req, res);
     }
     if (!isGet) allow('GET, HEAD');
-    if (p === '/healthz') return sendJson(res, 200, { ok: true, queue: queue.stats(), uptimeS: Math.round(process.uptime()) });
+    if (p === '/healthz') return sendJson(res, 200, { ok: true, queue: queue.stats(), cancelled: cancelledJobs, uptimeS: Math.round(process.uptime()) });
     if (p === '/api/models') return sendJson(res, 200, { default: o.defaultModel, models: await modelsJson() });
     if (p === '/api/gallery') return sendJson(res, 200, { images: await galleryJson() });
     if (p === '/api/config') {
@@ -289,29 +330,37 @@ export async function startStudio(opts: StudioOptions = {}): Promise<StudioServe
     throw new HttpError(404, `no such page: ${p}`);
   }
 
-  const server = http.createServer((req, res) => {
+  // Node's own limits cover the headers (and back up ours on the body); it checks them only
+  // every connectionsCheckingInterval, 30 s by default, far too coarse for a short --timeout
+  const headersTimeout = Math.round(Math.min(20_000, Math.max(1000, o.timeoutMs)));
+  const server = http.createServer({
+    headersTimeout,
+    requestTimeout: Math.round(o.timeoutMs) + headersTimeout + 5000,
+    connectionsCheckingInterval: Math.round(Math.min(5000, Math.max(250, headersTimeout / 4))),
+  }, (req, res) => {
     const started = performance.now();
     for (const [k, v] of Object.entries(SECURITY_HEADERS)) res.setHeader(k, v);
     res.on('error', () => {}); // a client that hangs up is not our problem
     res.on('finish', () => log(`${req.method} ${req.url} ${res.statusCode} ${(performance.now() - started).toFixed(0)} ms`));
     route(req, res).catch((err: unknown) => {
       if (err instanceof HttpError) {
-        if (err.status === 413 || err.status === 415 || err.status === 400) res.setHeader('Connection', 'close');
+        // the body may be unread: do not wait for it on a kept-alive connection
+        if ([400, 403, 408, 413, 415].includes(err.status)) res.setHeader('Connection', 'close');
         sendError(res, err.status, err.message, err.headers);
       } else {
-        log(`error on ${req.method} ${req.url}: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+        logError(`error on ${req.method} ${req.url}: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
         sendError(res, 500, `internal error: ${err instanceof Error ? err.message : String(err)}`);
       }
     });
   });
-  // slow or stalled uploads: the whole request must arrive within the job timeout
-  server.requestTimeout = o.timeoutMs + 5000;
-  server.headersTimeout = 20_000;
   server.keepAliveTimeout = 5000;
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     if (err.code === 'ECONNRESET' || !socket.writable) { socket.destroy(); return; }
-    const body = JSON.stringify({ error: `bad request: ${err.message}`, status: 400 });
-    socket.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    const [status, text, message] = err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [408, 'Request Timeout', `the request headers did not arrive within ${headersTimeout / 1000} s; send them at once`]
+      : [400, 'Bad Request', `bad request: ${err.message}`];
+    const body = JSON.stringify({ error: message, status });
+    socket.end(`HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
   });
 
   await new Promise<void>((resolve, reject) => {
@@ -321,7 +370,12 @@ export async function startStudio(opts: StudioOptions = {}): Promise<StudioServe
           : err.code === 'EADDRNOTAVAIL' || err.code === 'ENOTFOUND' ? new UserError(`cannot listen on ${o.host}: no such address on this machine`) : err);
     };
     server.once('error', onError);
-    server.listen(o.port, o.host, () => { server.off('error', onError); resolve(); });
+    server.listen(o.port, o.host, () => {
+      server.off('error', onError);
+      const a = server.address() as AddressInfo;
+      guard = new HostGuard({ bindHost: o.host, boundAddress: a.address, port: a.port, allowedHosts });
+      resolve();
+    });
   });
   const addr = server.address() as AddressInfo;
   const urlHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
@@ -331,6 +385,7 @@ export async function startStudio(opts: StudioOptions = {}): Promise<StudioServe
     port: addr.port,
     url: `http://${urlHost === '0.0.0.0' || urlHost === '[::]' ? '127.0.0.1' : urlHost}:${addr.port}`,
     queue,
+    cancelled: () => cancelledJobs,
     async close() {
       await new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -156,13 +156,22 @@ export interface StylizeJobOptions {
   maxPixels: number;
   memoryBudget: number;
   statsCache?: StyleStatsCache;
+  /** Aborts when the answer is no longer wanted (client gone, time up): the job stops at its next step. */
+  signal?: AbortSignal;
 }
 
-/** Decodes, stylises and encodes one request (run inside the job queue). */
+/**
+ * Decodes, stylises and encodes one request (run inside the job queue). When `o.signal`
+ * aborts, it stops at the next step (decode, style, tile, encode) and rejects with the
+ * signal's reason, dropping its buffers.
+ */
 export async function runStylize(model: StyleModel, r: StylizeRequest, o: StylizeJobOptions): Promise<{ bytes: Buffer; width: number; height: number }> {
+  const { signal } = o;
+  signal?.throwIfAborted();
   const content = await decodeUpload(r.content, 'content', o.maxPixels);
   const styles: (RgbImage | ChannelStats)[] = [];
   for (const [i, s] of r.styles.entries()) {
+    signal?.throwIfAborted();
     const role = r.styles.length > 1 ? `style ${i + 1}` : 'style';
     // colour preservation recolours the style per content, so its statistics cannot be reused
     if (r.preserveColor || !o.statsCache) {
@@ -180,11 +189,12 @@ export async function runStylize(model: StyleModel, r: StylizeRequest, o: Styliz
   let img: RgbImage;
   try {
     img = await stylizeImage(model.network, content, await Promise.all(styles.map((s) => ('mean' in s ? s : model.readStyle(s, { styleSize: r.styleSize })))), {
-      alpha: r.alpha, styleWeights: r.styleWeights, preserveColor: r.preserveColor, memoryBudget: o.memoryBudget,
+      alpha: r.alpha, styleWeights: r.styleWeights, preserveColor: r.preserveColor, memoryBudget: o.memoryBudget, signal,
     });
   } catch (err) {
     if (err instanceof UserError) throw new HttpError(422, err.message);
     throw err;
   }
+  signal?.throwIfAborted();
   return { bytes: await encodeImage(img, r.format), width: img.width, height: img.height };
 }
