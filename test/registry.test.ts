@@ -82,7 +82,9 @@ describe('resolving from the shared models dir', () => {
       const spec = findModel(name);
       for (const w of [spec.encoder.weights, spec.decoder.weights]) {
         const local = await resolveWeightFile(w, { modelsDir: sharedModels, cacheDir, download: false });
-        assert.equal(local, path.join(sharedModels, w.file));
+        // the cd16x encoders ship in the package and are looked up first
+        const bundled = existsSync(path.join(BUNDLED_DIR, w.file));
+        assert.equal(local, path.join(bundled ? BUNDLED_DIR : sharedModels, w.file));
         const bytes = await fs.readFile(local);
         assert.equal(bytes.length, w.bytes);
         assert.equal(sha256(bytes), w.sha256);
@@ -92,7 +94,7 @@ describe('resolving from the shared models dir', () => {
         assert.ok(row.includes(w.sha256 as string) && row.includes(`| ${w.bytes} |`), row);
       }
       const status = await modelStatus(spec, { modelsDir: sharedModels, cacheDir });
-      assert.ok(status.every((s) => s.source === '--models-dir' && s.localPath !== null && s.problem === null));
+      assert.ok(status.every((s) => (s.source === '--models-dir' || s.source === 'bundled') && s.localPath !== null && s.problem === null));
     }
     assert.deepEqual(await listFiles(cacheDir), [], 'a models dir lookup writes nothing to the cache');
   });
@@ -110,7 +112,7 @@ describe('resolving from the shared models dir', () => {
   test('ADAIN_MODELS_DIR is searched when no --models-dir is given', { skip: !present && 'no ../shared/models' }, async () => {
     process.env.ADAIN_MODELS_DIR = sharedModels;
     try {
-      const w = findModel('cd16x-r41').encoder.weights;
+      const w = findModel('vgg19-r31').encoder.weights;
       assert.equal(await resolveWeightFile(w, { download: false }), path.join(sharedModels, w.file));
     } finally {
       delete process.env.ADAIN_MODELS_DIR;
@@ -289,4 +291,23 @@ describe('progress', () => {
     p.stop();
     assert.deepEqual(lines, ['Downloading w.pth: 2.0 KB\n']);
   });
+});
+
+test('the default model needs nothing but the package: its encoder is bundled byte for byte and found first', async () => {
+  const empty = await fs.mkdtemp(path.join(os.tmpdir(), 'adain-nocache-'));
+  const saved = process.env.ADAIN_MODELS_DIR;
+  delete process.env.ADAIN_MODELS_DIR;
+  try {
+    for (const name of [DEFAULT_MODEL, 'cd16x-r31-recon']) {
+      const w = findModel(name).encoder.weights;
+      const file = await resolveWeightFile(w, { cacheDir: empty, download: false });
+      assert.equal(file, path.join(BUNDLED_DIR, w.file), `${name}'s encoder`);
+      assert.equal(createHash('sha256').update(await fs.readFile(file)).digest('hex'), w.sha256, `${w.file} differs from the upstream file`);
+    }
+    const decoder = await resolveWeightFile(findModel(DEFAULT_MODEL).decoder.weights, { cacheDir: empty, download: false });
+    assert.ok(decoder.startsWith(BUNDLED_DIR));
+  } finally {
+    if (saved !== undefined) process.env.ADAIN_MODELS_DIR = saved;
+    await fs.rm(empty, { recursive: true, force: true });
+  }
 });
