@@ -1,24 +1,21 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import * as ort from 'onnxruntime-node';
 import { UserError } from '../errors.js';
 import { encodeImage, type RgbImage } from '../image/io.js';
 import { CUT_LAYERS, downsampleFactor, type CutLayer } from '../models/architectures.js';
 import { decoderWeights, encoderWeights, type ConvWeights } from '../models/canonical-weights.js';
 import { findModel } from '../models/registry.js';
 import { resolveWeightFile } from '../models/resolve.js';
-import { createSession } from '../runtime/session.js';
 import { readWeights } from '../weights/index.js';
 import { Adam } from './adam.js';
 import { BEST_DECODER_FILE, loadCheckpoint, saveCheckpoint, saveDecoder, unflattenConvWeights } from './checkpoint.js';
 import { listImages, PairSampler } from './data.js';
-import { TargetEncoder, type StepTargets } from './features.js';
 import { initDecoder } from './init.js';
 import { JsonlLog } from './jsonl-log.js';
 import { claimRunFolder } from './run-folder.js';
 import { TrainingBatches, type TrainingBatch, type TrainingBatchesState } from './prefetch.js';
 import { buildSchedule, parseLrSchedule } from './schedule.js';
-import { trainStepModel } from './step-graph.js';
+import { scalar, StepRunner } from './step-runner.js';
 import { EventWriter } from './tensorboard.js';
 
 /** Everything that defines a run; saved in every checkpoint so that --resume needs nothing else. */
@@ -114,32 +111,11 @@ export async function train(config: TrainConfig, hooks: TrainHooks = {}, resume?
   const contents = await listImages(config.content, { label: '--content' });
   const styles = config.style ? await listImages(config.style, { label: '--style' }) : contents;
   const schedule = buildSchedule(parseLrSchedule(config.lrSchedule), config.lr, { itersPerEpoch: contents.length / config.batchSize });
-  const threads = { threads: config.threads };
-  const targets = await TargetEncoder.create(kind, cut, styleLayers, encoder, threads);
   const B = config.batchSize, S = config.crop;
-  const targetDims = [B, [...encoder.values()].at(-1)!.weight.shape[0], S / factor, S / factor];
-  const session = await createSession(trainStepModel({
-    kind, cut, styleLayers, encoder, batch: B, height: S, width: S, mode: config.mode, styleLoss: config.styleLoss,
-    contentWeight: config.contentWeight, styleWeight: config.styleWeight, tvWeight: config.tvWeight ?? 0,
-    decoderShapes: new Map([...decoder].map(([n, p]) => [n, { weight: p.weight.shape, bias: p.bias.shape }])),
-  }), threads);
-  // Weights are fed as tensors over the very arrays Adam updates in place: nothing is rebuilt per step.
-  const weightFeeds: Record<string, ort.Tensor> = {};
-  for (const [name, p] of decoder) {
-    weightFeeds[`${name}.weight`] = new ort.Tensor('float32', p.weight.data, p.weight.shape);
-    weightFeeds[`${name}.bias`] = new ort.Tensor('float32', p.bias.data, p.bias.shape);
-  }
-  const runStep = async (t: StepTargets, content: Float32Array) => {
-    const feeds: Record<string, ort.Tensor> = { ...weightFeeds, target: new ort.Tensor('float32', t.target, targetDims) };
-    for (const l of styleLayers) {
-      const c = t.styleMean.get(l)!.length / B;
-      feeds[`style_mean_${l}`] = new ort.Tensor('float32', t.styleMean.get(l)!, [B, c]);
-      feeds[`style_std_${l}`] = new ort.Tensor('float32', t.styleStd.get(l)!, [B, c]);
-    }
-    if (config.mode === 'reconstruct') feeds.content = new ort.Tensor('float32', content, [B, 3, S, S]);
-    return session.run(feeds);
-  };
-  const batchTargets = (b: TrainingBatch) => targets.targets(b.content, config.mode === 'style' ? b.style : undefined, [B, 3, S, S]);
+  const runner = await StepRunner.create({
+    kind, cut, styleLayers, encoder, decoder, mode: config.mode, styleLoss: config.styleLoss, contentWeight: config.contentWeight,
+    styleWeight: config.styleWeight, tvWeight: config.tvWeight ?? 0, batch: B, crop: S, threads: config.threads,
+  });
 
   const batches = new TrainingBatches(new PairSampler(contents, styles, { seed: config.seed, subset: config.subset }), {
     batchSize: B, loadSize: config.loadSize, crop: S, seed: config.seed, warn, resume: ckpt?.sampler as TrainingBatchesState | undefined,
@@ -168,9 +144,8 @@ export async function train(config: TrainConfig, hooks: TrainHooks = {}, resume?
   try {
     while (step < config.iterations) {
       const batch = await batches.next();
-      const t = await batchTargets(batch);
       const lr = schedule(step);
-      const out = await runStep(t, batch.content);
+      const out = await runner.run(batch);
       const loss = scalar(out.loss);
       if (!Number.isFinite(loss)) {
         throw new UserError(`loss is ${loss} at step ${step + 1}; training stopped. The last good checkpoint in ${config.out} is intact: resume from it with a lower --lr or --style-weight`);
@@ -195,24 +170,15 @@ export async function train(config: TrainConfig, hooks: TrainHooks = {}, resume?
       }
       if (val && (step % config.valEvery === 0 || step === config.iterations)) {
         // the mean over every held-out batch: one batch of 8 pairs moved by +-2 between checks
-        const sums = { val_loss: 0, val_content_loss: 0, val_style_loss: 0, val_tv_loss: 0 };
-        let first: Float32Array | undefined;
-        for (const vb of val) {
-          const vo = await runStep(await batchTargets(vb), vb.content);
-          sums.val_loss += scalar(vo.loss) / val.length;
-          sums.val_content_loss += scalar(vo.content_loss) / val.length;
-          sums.val_style_loss += scalar(vo.style_loss) / val.length;
-          sums.val_tv_loss += (vo.tv_loss ? scalar(vo.tv_loss) : 0) / val.length;
-          first ??= new Float32Array(vo.decoded.data as Float32Array);
-        }
-        const values = { ...sums, val_pairs: val.length * B };
+        const { losses: m, firstDecoded } = await runner.meanLosses(val);
+        const values = { val_loss: m.loss, val_content_loss: m.content_loss, val_style_loss: m.style_loss, val_tv_loss: m.tv_loss, val_pairs: m.pairs };
         log.log(step, values);
         if (values.val_loss < bestVal) {
           bestVal = values.val_loss;
           await saveDecoder(path.join(config.out, BEST_DECODER_FILE), decoder, { step, config: { ...config, kind, cut }, encoder: kind, cut });
         }
         events.scalars({ 'val/loss': values.val_loss, 'val/content': values.val_content_loss, 'val/style': values.val_style_loss, 'val/tv': values.val_tv_loss }, step);
-        const grid = validationGrid(val[0], first!, B, S);
+        const grid = validationGrid(val[0], firstDecoded, B, S);
         const png = await encodeImage(grid, 'png');
         await writeFile(path.join(config.out, `val_${String(step).padStart(7, '0')}.png`), png);
         events.image('val/style|content|stylised', png, grid.width, grid.height, step);
@@ -229,8 +195,7 @@ export async function train(config: TrainConfig, hooks: TrainHooks = {}, resume?
     batches.close();
     log.close();
     events.close();
-    await targets.dispose();
-    await session.release();
+    await runner.dispose();
   }
 }
 
@@ -245,16 +210,38 @@ async function initialDecoder(config: TrainConfig, cut: CutLayer, encoder: ConvW
 /** The number of held-out pairs a validation uses by default: enough that the mean can rank checkpoints. */
 export const DEFAULT_VAL_PAIRS = 64;
 
-/**
- * A fixed, seeded set of held-out pairs (whole batches, at least `valPairs`), used at every
- * validation; the crops are drawn once, so every check sees the same pixels.
- */
 async function validationBatches(config: TrainConfig, warn: (m: string) => void): Promise<TrainingBatch[]> {
-  const contents = await listImages(config.valContent!, { label: '--val-content' });
-  const styles = config.valStyle ? await listImages(config.valStyle, { label: '--val-style' }) : contents;
-  const count = Math.max(1, Math.ceil((config.valPairs ?? config.batchSize) / config.batchSize));
-  const stream = new TrainingBatches(new PairSampler(contents, styles, { seed: config.seed + 1, subset: count * config.batchSize }), {
-    batchSize: config.batchSize, loadSize: config.loadSize, crop: config.crop, seed: config.seed + 1, depth: 1, warn,
+  return fixedBatches({
+    content: config.valContent!, style: config.valStyle, pairs: config.valPairs ?? config.batchSize, batchSize: config.batchSize,
+    loadSize: config.loadSize, crop: config.crop, seed: config.seed + 1, labels: ['--val-content', '--val-style'],
+  }, warn);
+}
+
+export interface FixedPairs {
+  content: string;
+  /** Style folder; default the content folder. */
+  style?: string;
+  /** At least this many pairs, rounded up to whole batches. */
+  pairs: number;
+  batchSize: number;
+  loadSize: number;
+  crop: number;
+  seed: number;
+  /** Option names for error messages. */
+  labels?: [string, string];
+}
+
+/**
+ * A fixed, seeded set of pairs in whole batches, drawn once (so every use sees the same
+ * pixels): the validation set, or any folder's pairs for measuring the objective.
+ */
+export async function fixedBatches(p: FixedPairs, warn: (m: string) => void): Promise<TrainingBatch[]> {
+  const [cl, sl] = p.labels ?? ['--content', '--style'];
+  const contents = await listImages(p.content, { label: cl });
+  const styles = p.style ? await listImages(p.style, { label: sl }) : contents;
+  const count = Math.max(1, Math.ceil(p.pairs / p.batchSize));
+  const stream = new TrainingBatches(new PairSampler(contents, styles, { seed: p.seed, subset: count * p.batchSize }), {
+    batchSize: p.batchSize, loadSize: p.loadSize, crop: p.crop, seed: p.seed, depth: 1, warn,
   });
   try {
     const out: TrainingBatch[] = [];
@@ -285,6 +272,4 @@ function validationGrid(val: TrainingBatch, decoded: Float32Array, B: number, S:
   return { width: W, height: H, data: out };
 }
 
-function scalar(t: ort.Tensor | undefined): number {
-  return t ? Number((t.data as Float32Array)[0]) : NaN;
-}
+

@@ -1,0 +1,100 @@
+import * as ort from 'onnxruntime-node';
+import { downsampleFactor, type CutLayer } from '../models/architectures.js';
+import type { ConvWeights, EncoderKind } from '../models/canonical-weights.js';
+import { createSession } from '../runtime/session.js';
+import { TargetEncoder } from './features.js';
+import type { StyleLossKind } from './losses.js';
+import type { TrainingBatch } from './prefetch.js';
+import { trainStepModel } from './step-graph.js';
+
+export interface StepRunnerSpec {
+  kind: EncoderKind;
+  cut: CutLayer;
+  /** relu1_1 .. the cut in style mode, none in reconstruct mode. */
+  styleLayers: CutLayer[];
+  encoder: ConvWeights;
+  /** The decoder's weights; the runner feeds these very arrays, so in-place updates are seen. */
+  decoder: ConvWeights;
+  mode: 'style' | 'reconstruct';
+  styleLoss: StyleLossKind;
+  contentWeight: number;
+  styleWeight: number;
+  tvWeight: number;
+  batch: number;
+  crop: number;
+  threads: number;
+}
+
+/** The mean losses over a set of batches (validation, or the objective on any fixed pairs). */
+export interface MeanLosses { loss: number; content_loss: number; style_loss: number; tv_loss: number; pairs: number }
+
+/**
+ * One training step's graph with its targets: encodes a batch's content and style
+ * (TargetEncoder), then runs forward and backward (step-graph.ts). Shared by training, its
+ * validation and the objective measurement, so that all three compute the same loss.
+ */
+export class StepRunner {
+  private constructor(
+    private readonly spec: StepRunnerSpec,
+    private readonly targets: TargetEncoder,
+    private readonly session: ort.InferenceSession,
+    private readonly weightFeeds: Record<string, ort.Tensor>,
+  ) {}
+
+  static async create(spec: StepRunnerSpec): Promise<StepRunner> {
+    const threads = { threads: spec.threads };
+    const targets = await TargetEncoder.create(spec.kind, spec.cut, spec.styleLayers, spec.encoder, threads);
+    const session = await createSession(trainStepModel({
+      kind: spec.kind, cut: spec.cut, styleLayers: spec.styleLayers, encoder: spec.encoder, batch: spec.batch, height: spec.crop, width: spec.crop,
+      mode: spec.mode, styleLoss: spec.styleLoss, contentWeight: spec.contentWeight, styleWeight: spec.styleWeight, tvWeight: spec.tvWeight,
+      decoderShapes: new Map([...spec.decoder].map(([n, p]) => [n, { weight: p.weight.shape, bias: p.bias.shape }])),
+    }), threads);
+    // Weights are fed as tensors over the very arrays Adam updates in place: nothing is rebuilt per step.
+    const weightFeeds: Record<string, ort.Tensor> = {};
+    for (const [name, p] of spec.decoder) {
+      weightFeeds[`${name}.weight`] = new ort.Tensor('float32', p.weight.data, p.weight.shape);
+      weightFeeds[`${name}.bias`] = new ort.Tensor('float32', p.bias.data, p.bias.shape);
+    }
+    return new StepRunner(spec, targets, session, weightFeeds);
+  }
+
+  /** Losses, `decoded` and `grad:<param>` of one batch. */
+  async run(b: TrainingBatch): Promise<ort.InferenceSession.ReturnType> {
+    const { batch: B, crop: S, mode, styleLayers, cut } = this.spec;
+    const factor = downsampleFactor(cut);
+    const t = await this.targets.targets(b.content, mode === 'style' ? b.style : undefined, [B, 3, S, S]);
+    const channels = [...this.spec.encoder.values()].at(-1)!.weight.shape[0];
+    const feeds: Record<string, ort.Tensor> = { ...this.weightFeeds, target: new ort.Tensor('float32', t.target, [B, channels, S / factor, S / factor]) };
+    for (const l of styleLayers) {
+      const c = t.styleMean.get(l)!.length / B;
+      feeds[`style_mean_${l}`] = new ort.Tensor('float32', t.styleMean.get(l)!, [B, c]);
+      feeds[`style_std_${l}`] = new ort.Tensor('float32', t.styleStd.get(l)!, [B, c]);
+    }
+    if (mode === 'reconstruct') feeds.content = new ort.Tensor('float32', b.content, [B, 3, S, S]);
+    return this.session.run(feeds);
+  }
+
+  /** The mean of each loss over `batches`, and the first batch's decoded images (for a grid). */
+  async meanLosses(batches: readonly TrainingBatch[]): Promise<{ losses: MeanLosses; firstDecoded: Float32Array }> {
+    const losses: MeanLosses = { loss: 0, content_loss: 0, style_loss: 0, tv_loss: 0, pairs: batches.length * this.spec.batch };
+    let firstDecoded: Float32Array | undefined;
+    for (const b of batches) {
+      const out = await this.run(b);
+      losses.loss += scalar(out.loss) / batches.length;
+      losses.content_loss += scalar(out.content_loss) / batches.length;
+      losses.style_loss += scalar(out.style_loss) / batches.length;
+      losses.tv_loss += (out.tv_loss ? scalar(out.tv_loss) : 0) / batches.length;
+      firstDecoded ??= new Float32Array(out.decoded.data as Float32Array);
+    }
+    return { losses, firstDecoded: firstDecoded! };
+  }
+
+  async dispose(): Promise<void> {
+    await this.targets.dispose();
+    await this.session.release();
+  }
+}
+
+export function scalar(t: ort.Tensor | undefined): number {
+  return t ? Number((t.data as Float32Array)[0]) : NaN;
+}
