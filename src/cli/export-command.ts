@@ -4,7 +4,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { UserError } from '../errors.js';
 import { quoteName } from '../image/io.js';
 import { DEFAULT_EXPORT_BENCH_SIZES, formatExportBenchJson, formatExportBenchTable, exportBenchFooter, runExportBench, type Precision } from '../export/bench.js';
-import { exportStylizer, writeFileAtomic, type ExportResult, type StyleMode } from '../export/export.js';
+import { defaultExportMemoryLimit, exportStylizer, writeFileAtomic, type ExportResult, type StyleMode } from '../export/export.js';
 import { PIXEL_FORMATS, type PixelFormat } from '../export/formats.js';
 import { DEFAULT_OPSET, MAX_OPSET, MIN_OPSET } from '../export/ops.js';
 import { DEFAULT_MODEL } from '../models/registry.js';
@@ -33,6 +33,7 @@ interface ExportFlags {
   fp16?: boolean;
   validateWith?: string[];
   threads: number;
+  memoryBudget: number;
   download: boolean;
   json?: boolean;
   quiet?: boolean;
@@ -85,6 +86,9 @@ export function exportCommand(): Command {
     .option('--fp16', 'float16 weights and activations (the Myriad X runs FP16); the inputs and outputs keep their types')
     .option('--validate-with <images>', 'comma-separated content images to validate on (default: two bundled photos)', parseList)
     .option('-t, --threads <n>', 'CPU threads', parseInteger('a thread count'), defaultThreads())
+    .addOption(new Option('--memory-budget <GB>', 'refuse sizes whose validation would need more memory than this (it runs the whole image at once)')
+      .argParser((v) => parseNumber('gigabytes', 0.5)(v) * 1024 ** 3)
+      .default(defaultExportMemoryLimit(), `3/4 of this machine's memory, ${(defaultExportMemoryLimit() / 1024 ** 3).toFixed(1)}`))
     .option('--no-download', 'never download missing weights')
     .option('--json', 'print the export report as JSON on stdout')
     .option('-q, --quiet', 'print nothing but errors')
@@ -103,7 +107,7 @@ export function exportCommand(): Command {
           model: o.model, modelsDir: o.modelsDir, encoder: o.encoder, decoder: o.decoder, download: o.download, onProgress: dl.onProgress,
           width: o.size[0], height: o.size[1], opset: o.opset, alpha: o.alpha, inputFormat: o.inputFormat, outputFormat: o.outputFormat,
           style: o.style, styleMode: mode, styleSize: o.styleSize, styleWidth: o.styleInputSize?.[0], styleHeight: o.styleInputSize?.[1],
-          fp16: o.fp16, validationImages: o.validateWith, threads: o.threads, onNote: note,
+          fp16: o.fp16, validationImages: o.validateWith, threads: o.threads, onNote: note, memoryBudget: o.memoryBudget,
         });
       } finally {
         dl.stop();

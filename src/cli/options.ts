@@ -1,10 +1,17 @@
 import { InvalidArgumentError, type Command } from 'commander';
 
+/**
+ * Plain decimals, optionally with an exponent (0.5, -2, 1e-4). Number() alone also takes hex
+ * ('0x1' would be 1), binary, octal, 'Infinity' and surrounding spaces, none of which a
+ * person means as a flag value.
+ */
+const DECIMAL = /^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$/;
+
 /** Commander parsers that reject bad values with a message naming the flag's expectation. */
 export function parseNumber(what: string, min = -Infinity, max = Infinity) {
   return (v: string): number => {
     const n = Number(v);
-    if (v.trim() === '' || !Number.isFinite(n) || n < min || n > max) {
+    if (!DECIMAL.test(v) || !Number.isFinite(n) || n < min || n > max) {
       throw new InvalidArgumentError(`expected ${what}${Number.isFinite(min) || Number.isFinite(max) ? ` in [${min}, ${max}]` : ''}, got '${v}'`);
     }
     return n;

@@ -2,12 +2,14 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { Command, Option } from 'commander';
 import { UserError } from '../errors.js';
-import { writeImage, type ImageFormat } from '../image/io.js';
+import { checkImageFile, hasImageExtension, INPUT_EXTENSIONS, quoteName, writeImage, type ImageFormat, type RgbImage } from '../image/io.js';
 import { DEFAULT_MODEL } from '../models/registry.js';
 import { defaultThreads } from '../runtime/session.js';
+import type { ChannelStats } from '../stylize/features.js';
 import { DEFAULT_MEMORY_BUDGET } from '../stylize/model.js';
 import { DEFAULT_STYLE_SIZE, loadModel, type StyleModel, type StylizeImageOptions } from '../stylize/style-model.js';
 import { parseInteger, parseList, parseNumber, parseNumberList } from './options.js';
+import { checkOutputFile, checkOutputFolder, fileIdentity, isWithinFolder, refuseOverwritingInputs, type NamedInput } from './output-paths.js';
 import { createProgress, lazyProgress } from './progress.js';
 
 interface StylizeFlags {
@@ -32,7 +34,23 @@ interface StylizeFlags {
   quiet?: boolean;
 }
 
-const IMAGE_EXT = /\.(jpe?g|png|webp)$/i;
+/** What this command writes in folder mode; in a content or style folder that holds the output folder, such files are results of an earlier run, not inputs. */
+const OUTPUT_NAME = /_stylized_.+\.(png|jpe?g|webp)$/i;
+
+// Keep the format lists in step with INPUT_FORMATS and INPUT_EXTENSIONS in image/io.ts.
+const HELP = `
+Inputs (content, style, mask) are PNG, JPEG, WebP, GIF, TIFF or AVIF images, told apart by
+their contents, not their names; SVG is refused. The output may not be one of the inputs;
+its name and folder are checked before the model is loaded.
+
+Folders: with --content FOLDER, every image directly in it (by extension: .png .jpg .jpeg
+.webp .gif .tif .tiff .avif; no hidden files, no sub-folders) is stylised with every style
+into --output FOLDER, as <content>_stylized_<style>.png (see --format). An image that cannot
+be read is skipped with a warning naming it and the rest are done; a summary says how many
+were done and skipped, and the exit code is 2 if anything was skipped. In a content or
+style folder that is the output folder or holds it, files named *_stylized_* are earlier
+results, never inputs, so a rerun does not stylise them again.
+`;
 
 export function stylizeCommand(): Command {
   return new Command('stylize')
@@ -52,21 +70,26 @@ export function stylizeCommand(): Command {
     .option('--max-size <n>', 'scale the content\'s longer side down to n pixels first', parseInteger('a size in pixels'))
     .option('--style-size <n>', 'scale style images so their shorter side is n pixels', parseInteger('a size in pixels'), DEFAULT_STYLE_SIZE)
     .option('--max-pixels <n>', 'refuse images with more pixels than this', parseNumber('a pixel count', 1), 100e6)
-    .option('--memory-budget <GB>', 'memory for one image; larger images are done in tiles', (v) => parseNumber('gigabytes', 0.5)(v) * 1024 ** 3, DEFAULT_MEMORY_BUDGET)
+    .addOption(new Option('--memory-budget <GB>', 'memory for one image; larger images are done in tiles')
+      .argParser((v) => parseNumber('gigabytes', 0.5)(v) * 1024 ** 3).default(DEFAULT_MEMORY_BUDGET, String(DEFAULT_MEMORY_BUDGET / 1024 ** 3)))
     .addOption(new Option('--format <fmt>', 'output format in folder mode').choices(['png', 'jpeg', 'webp']))
     .option('-t, --threads <n>', 'CPU threads', parseInteger('a thread count'), defaultThreads())
     .option('--no-download', 'never download missing weights')
     .option('-q, --quiet', 'print nothing but errors')
+    .addHelpText('after', HELP)
     .action(async (o: StylizeFlags) => {
+      // Everything that can be checked without the networks is, before they are loaded.
+      const run = (await stat(o.content))?.isDirectory() ? await prepareFolder(o) : await prepareOne(o);
       const model = await openModel(o);
       try {
-        if ((await stat(o.content))?.isDirectory()) await stylizeFolder(model, o);
-        else await stylizeOne(model, o);
+        await run(model);
       } finally {
         await model.dispose();
       }
     });
 }
+
+type Run = (model: StyleModel) => Promise<void>;
 
 async function openModel(o: StylizeFlags): Promise<StyleModel> {
   const dl = lazyProgress('Downloading weights', { unit: 'bytes' });
@@ -86,8 +109,24 @@ function imageOptions(o: StylizeFlags): StylizeImageOptions {
   };
 }
 
-async function stylizeOne(model: StyleModel, o: StylizeFlags): Promise<void> {
+async function prepareOne(o: StylizeFlags): Promise<Run> {
   if ((await stat(o.style[0]))?.isDirectory()) throw new UserError(`--style ${o.style[0]} is a folder; folders of styles need --content to be a folder too`);
+  await checkOutputFile(o.output);
+  const images: NamedInput[] = [
+    { flag: '--content', file: o.content },
+    ...o.style.map((file) => ({ flag: '--style', file })),
+    ...(o.mask ? [{ flag: '--mask', file: o.mask }] : []),
+  ];
+  const weights: NamedInput[] = [
+    ...(o.encoder ? [{ flag: '--encoder', file: o.encoder }] : []),
+    ...(o.decoder ? [{ flag: '--decoder', file: o.decoder }] : []),
+  ];
+  await refuseOverwritingInputs(o.output, [...images, ...weights]);
+  for (const { file } of images) await checkImageFile(file, { maxPixels: o.maxPixels });
+  return (model) => stylizeOne(model, o);
+}
+
+async function stylizeOne(model: StyleModel, o: StylizeFlags): Promise<void> {
   const started = performance.now();
   let bar: ReturnType<typeof createProgress> | undefined;
   const img = await model.stylizeToImage(o.content, o.style, {
@@ -105,32 +144,101 @@ async function stylizeOne(model: StyleModel, o: StylizeFlags): Promise<void> {
   }
 }
 
-/** Every content x style pair; each style's statistics are computed once and reused. */
-async function stylizeFolder(model: StyleModel, o: StylizeFlags): Promise<void> {
+async function prepareFolder(o: StylizeFlags): Promise<Run> {
   if (o.mask) throw new UserError('--mask works on a single content image, not a folder');
-  const contents = await listImages(o.content, '--content');
-  const styleFiles = (await stat(o.style[0]))?.isDirectory() ? await listImages(o.style[0], '--style') : o.style;
+  await checkOutputFolder(o.output);
+  const contents = await listImages(o.content, '--content', o.output);
+  const styleFiles = (await stat(o.style[0]))?.isDirectory() ? await listImages(o.style[0], '--style', o.output) : o.style;
+  return (model) => stylizeFolder(model, o, contents, styleFiles);
+}
+
+/** Every content x style pair; each style's statistics are computed once and reused. */
+async function stylizeFolder(model: StyleModel, o: StylizeFlags, contents: string[], styleFiles: string[]): Promise<void> {
   await fs.mkdir(o.output, { recursive: true });
   const opts = imageOptions(o);
-  const stats = o.preserveColor ? undefined : await Promise.all(styleFiles.map((s) => model.styleStats(s, opts)));
+  const skipped: string[] = [];
+  // Only input problems (UserErrors from reading or stylising) skip a file; anything else,
+  // including a failed write, stops the run.
+  const skipOrThrow = (file: string, err: unknown) => {
+    if (!(err instanceof UserError)) throw err;
+    skipped.push(file);
+    // clear a progress bar's line on a terminal, so the warning is not drawn into it
+    process.stderr.write(`${process.stderr.isTTY ? '\r\x1b[2K' : ''}adain: warning: skipped ${quoteName(file)}: ${err.message}\n`);
+  };
+
+  // Styles are read once: as statistics, or as images when --preserve-color recolours them per content.
+  const styles: { file: string; style: ChannelStats | RgbImage }[] = [];
+  for (const file of styleFiles) {
+    try {
+      styles.push({ file, style: o.preserveColor ? await model.readStyle(file, opts) : await model.styleStats(file, opts) });
+    } catch (err) {
+      skipOrThrow(file, err);
+    }
+  }
+  if (styles.length === 0) throw new UserError(`none of the ${styleFiles.length} style images could be read (see the warnings above)`);
+
+  // Never write over an input, nor twice to one name (a.jpg and a.png give the same output name).
+  const inputs = new Set<string>();
+  for (const f of [...contents, ...styleFiles]) inputs.add((await fileIdentity(f)).real);
+  const outDir = (await fileIdentity(o.output)).real;
+  const written = new Map<string, string>();
+
   const format = o.format ?? 'png';
-  const bar = o.quiet ? undefined : createProgress('Stylising', contents.length * styleFiles.length);
+  const bar = o.quiet ? undefined : createProgress('Stylising', contents.length * styles.length);
   let done = 0;
   for (const c of contents) {
-    const content = await model.readContent(c, opts);
-    for (const [k, s] of styleFiles.entries()) {
-      const img = await model.stylizeToImage(content, stats ? [stats[k]] : [s], opts);
+    let content: RgbImage;
+    try {
+      content = await model.readContent(c, opts);
+    } catch (err) {
+      skipOrThrow(c, err);
+      continue;
+    }
+    for (const { file: s, style } of styles) {
       const name = `${stem(c)}_stylized_${stem(s)}.${format === 'jpeg' ? 'jpg' : format}`;
+      let img: RgbImage;
+      try {
+        if (inputs.has(path.join(outDir, name))) throw new UserError(`its output ${quoteName(name)} would overwrite an input of this run; rename the file`);
+        const first = written.get(name);
+        if (first) throw new UserError(`its output ${quoteName(name)} was already written for ${quoteName(first)} in this run; rename one of them`);
+        // split so that each branch is an array of one kind, which is what stylizeToImage takes
+        img = await model.stylizeToImage(content, 'mean' in style ? [style] : [style], opts);
+      } catch (err) {
+        skipOrThrow(c, err);
+        break;
+      }
       await writeImage(path.join(o.output, name), img);
-      bar?.update(++done);
+      written.set(name, c);
+      done++;
+      bar?.update(done);
     }
   }
   bar?.stop();
+  const summary = `${done} done, ${skipped.length} skipped`;
+  if (skipped.length) throw new UserError(`${summary} (${skipped.map(quoteName).join(', ')}; see the warnings above)`);
+  if (!o.quiet) process.stderr.write(`Stylised ${contents.length} x ${styles.length}: ${summary}, in ${o.output}\n`);
 }
 
-async function listImages(dir: string, flag: string): Promise<string[]> {
-  const files = (await fs.readdir(dir)).filter((f) => IMAGE_EXT.test(f)).sort().map((f) => path.join(dir, f));
-  if (files.length === 0) throw new UserError(`${flag} ${dir}: no .jpg, .png or .webp images in this folder`);
+/** The images directly in `dir` (not in sub-folders, not hidden), without the outputs of earlier runs when the output folder is `dir` or inside it. */
+async function listImages(dir: string, flag: string, outputDir: string): Promise<string[]> {
+  const holdsOutput = await isWithinFolder(outputDir, dir);
+  const files: string[] = [];
+  let entries: string[];
+  try {
+    entries = (await fs.readdir(dir)).sort();
+  } catch (err) {
+    throw new UserError(`${flag} ${quoteName(dir)}: cannot list this folder (${(err as NodeJS.ErrnoException).code ?? String(err)}); check its permissions`);
+  }
+  for (const entry of entries) {
+    // dot files include macOS's ._x.jpg resource forks, which are not images
+    if (entry.startsWith('.') || !hasImageExtension(entry) || (holdsOutput && OUTPUT_NAME.test(entry))) continue;
+    const file = path.join(dir, entry);
+    if ((await stat(file))?.isDirectory()) continue;
+    files.push(file);
+  }
+  if (files.length === 0) {
+    throw new UserError(`${flag} ${dir}: no images in this folder (${INPUT_EXTENSIONS.join(' ')})${holdsOutput ? ', other than earlier outputs (*_stylized_*)' : ''}`);
+  }
   return files;
 }
 

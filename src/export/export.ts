@@ -6,6 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../errors.js';
@@ -80,6 +81,8 @@ export interface ExportOptions extends RuntimeOptions, Omit<ResolveOptions, 'fet
   checker?: boolean;
   /** Progress lines. */
   onNote?: (line: string) => void;
+  /** Refuse exports whose validation would need more memory than this, in bytes (default: defaultExportMemoryLimit()). */
+  memoryBudget?: number;
 }
 
 export interface StyleStatsFile {
@@ -144,6 +147,52 @@ export async function loadExportModel(opts: Omit<ExportOptions, 'width' | 'heigh
     reference: new StyleModel(spec, net),
     factor: downsampleFactor(cut),
   };
+}
+
+/**
+ * Memory the validation needs, fitted to peak RSS of cd16x-r41 exports from 256x256 to
+ * 1024x1024 (1.8 KB per pixel in float32, 4.6 KB with --fp16): each onnxruntime session runs
+ * the whole image in one piece, nothing is tiled, and each keeps its arena until the end.
+ * A run costs about 4x the activation bytes of the hungriest layer (the network's own
+ * count, so models with wider layers scale with it), and the float32 check makes two runs
+ * (the export and the in-process reference); --fp16 adds the float32 export and the
+ * float16-emulating graph, which costs as much as two more. The rest is the images' copies.
+ */
+const EXPORT_BASE_BYTES = 400 * 1024 ** 2;
+const RUN_BYTES_PER_ACTIVATION_BYTE = 4;
+const IMAGE_BYTES_PER_PIXEL = 320;
+
+export function exportMemoryEstimate(
+  net: Pick<Network, 'encoderBytesPerPixel' | 'decoderBytesPerPixel' | 'factor'>,
+  o: { width: number; height: number; fp16?: boolean; styleMode?: StyleMode; styleWidth?: number; styleHeight?: number },
+): number {
+  const run = RUN_BYTES_PER_ACTIVATION_BYTE * Math.max(net.encoderBytesPerPixel, net.decoderBytesPerPixel / net.factor ** 2);
+  const runs = o.fp16 ? 6 : 2;
+  const pixels = o.width * o.height;
+  // a style input goes through the encoder (about half a run) of each exported model, not the reference
+  const stylePixels = o.styleMode === 'image' ? (o.styleWidth ?? o.width) * (o.styleHeight ?? o.height) : 0;
+  const exported = o.fp16 ? 3 : 1;
+  return EXPORT_BASE_BYTES + pixels * (IMAGE_BYTES_PER_PIXEL + runs * run) + stylePixels * exported * (run / 2);
+}
+
+/**
+ * Three quarters of the memory this process may use (the cgroup limit in a container, else
+ * the machine's): unlike stylize, an export cannot fall back to tiles, so the limit only
+ * stops a size that would swap or be killed.
+ */
+export function defaultExportMemoryLimit(): number {
+  const constrained = typeof process.constrainedMemory === 'function' ? process.constrainedMemory() : undefined;
+  const total = constrained && constrained > 0 && constrained < os.totalmem() ? constrained : os.totalmem();
+  return Math.floor(0.75 * total);
+}
+
+export function checkExportMemory(estimate: number, limit: number, width: number, height: number): void {
+  if (estimate <= limit) return;
+  const gb = (b: number) => `${(b / 1024 ** 3).toFixed(1)} GB`;
+  throw new UserError(
+    `--size ${width}x${height} needs about ${gb(estimate)} of memory to build and validate the export, more than the limit of ${gb(limit)}; ` +
+      `use a smaller --size, or raise the limit with --memory-budget <GB>`,
+  );
 }
 
 /** Checks the export size against the model's alignment. */
@@ -212,6 +261,8 @@ export async function exportStylizer(opts: ExportOptions): Promise<ExportResult>
   try {
     checkExportSize(opts.width, opts.height, loaded.factor);
     if (mode === 'image') checkExportSize(opts.styleWidth ?? opts.width, opts.styleHeight ?? opts.height, loaded.factor, '--style-input-size');
+    // before any image is read at the export size: that is where the gigabytes go
+    checkExportMemory(exportMemoryEstimate(loaded.reference.network, { ...opts, styleMode: mode }), opts.memoryBudget ?? defaultExportMemoryLimit(), opts.width, opts.height);
     const ref = loaded.reference;
     const styleSize = opts.styleSize ?? DEFAULT_STYLE_SIZE;
     const styleLabel = typeof opts.style === 'string' ? path.basename(opts.style) : 'style';

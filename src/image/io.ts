@@ -42,6 +42,35 @@ const EXTENSION_FORMATS: Record<string, ImageFormat> = {
 };
 const SUPPORTED_EXTENSIONS = Object.keys(EXTENSION_FORMATS).join(', ');
 
+/**
+ * The formats read as content, style and mask images, by what the bytes are, not the file
+ * name. sharp reads more (SVG, libvips' own format, HEIC where libheif has the codec), but an
+ * SVG is a document rather than pixels: it can pull in other files through `<image href>`,
+ * relative to its own folder, so it is refused with the rest.
+ */
+export const INPUT_FORMATS = ['PNG', 'JPEG', 'WebP', 'GIF', 'TIFF', 'AVIF'] as const;
+/** File name extensions of INPUT_FORMATS, for picking the images out of a folder. */
+export const INPUT_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.webp', '.gif', '.tif', '.tiff', '.avif'] as const;
+const INPUT_FORMAT_LIST = `${INPUT_FORMATS.slice(0, -1).join(', ')} or ${INPUT_FORMATS.at(-1)}`;
+
+/** Whether a file name has one of INPUT_EXTENSIONS (any case). */
+export function hasImageExtension(file: string): boolean {
+  return (INPUT_EXTENSIONS as readonly string[]).includes(path.extname(file).toLowerCase());
+}
+
+/** Whether the format sharp found in the header is one of INPUT_FORMATS. */
+function isAcceptedFormat(meta: Pick<Metadata, 'format' | 'compression'>): boolean {
+  switch (meta.format) {
+    case 'jpeg': case 'png': case 'webp': case 'gif': case 'tiff':
+      return true;
+    case 'heif':
+      // AVIF is HEIF with AV1; HEIC (HEVC) decodes only where libvips was built with the codec.
+      return meta.compression === 'av1';
+    default:
+      return false;
+  }
+}
+
 /** A file name safe to put inside a one-line message (names may contain newlines). */
 export function quoteName(name: string): string {
   return `"${name.replace(/[\u0000-\u001f\u007f]/g, '?')}"`;
@@ -58,14 +87,16 @@ function errnoCode(err: unknown): string | undefined {
 }
 
 /** Turns a failed stat/open of an input file into a message saying what to do. */
-function inputFileError(name: string, err: unknown): Error {
+export function inputFileError(name: string, err: unknown): Error {
   switch (errnoCode(err)) {
     case 'ENOENT':
     case 'ENOTDIR':
       return new UserError(`image ${quoteName(name)} does not exist; check the path`);
     case 'EACCES':
     case 'EPERM':
-      return new UserError(`image ${quoteName(name)} cannot be read (permission denied); check its permissions`);
+      return new UserError(`image ${quoteName(name)} cannot be read: permission denied; check its permissions (chmod +r)`);
+    case 'EISDIR':
+      return new UserError(`image ${quoteName(name)} is a folder, not a file; give the path of an image file`);
     default:
       return err instanceof Error ? err : new Error(String(err));
   }
@@ -90,8 +121,15 @@ async function checkImageInput(input: string | Buffer, name: string, maxPixels: 
     }
     if (stat.isDirectory()) throw new UserError(`image ${quoteName(name)} is a folder, not a file; give the path of an image file`);
     if (stat.size === 0) throw new UserError(`image ${quoteName(name)} is an empty file (0 bytes); re-export or re-download it`);
+    // libvips reports a file it may not open as 'unsupported image format', which would
+    // send the user looking at the file's contents instead of its permissions.
+    try {
+      await (await fs.open(input, 'r')).close();
+    } catch (err) {
+      throw inputFileError(name, err);
+    }
   } else if (input.length === 0) {
-    throw new UserError(`image ${quoteName(name)} is empty (0 bytes); give a PNG, JPEG or WebP image`);
+    throw new UserError(`image ${quoteName(name)} is empty (0 bytes); give a ${INPUT_FORMAT_LIST} image`);
   }
 
   let meta: Metadata;
@@ -100,9 +138,13 @@ async function checkImageInput(input: string | Buffer, name: string, maxPixels: 
   } catch (err) {
     const why = reason(err);
     if (/unsupported image format/i.test(why)) {
-      throw new UserError(`${quoteName(name)} is not an image that can be read; give a PNG, JPEG or WebP file`);
+      throw new UserError(`${quoteName(name)} is not an image that can be read; give a ${INPUT_FORMAT_LIST} file`);
     }
     throw new UserError(`image ${quoteName(name)} is corrupt (${why}); re-export or re-download it`);
+  }
+  if (!isAcceptedFormat(meta)) {
+    const what = meta.format === 'svg' ? 'an SVG (vector) file' : meta.format === 'heif' ? `a HEIF (${meta.compression ?? 'unknown'}) image` : `a ${meta.format} file`;
+    throw new UserError(`image ${quoteName(name)} is ${what}, which is not accepted; convert it to one of ${INPUT_FORMATS.join(', ')}`);
   }
   const pixels = meta.width * meta.height;
   if (!(pixels > 0)) throw new UserError(`image ${quoteName(name)} has no pixels; re-export or re-download it`);
@@ -112,6 +154,14 @@ async function checkImageInput(input: string | Buffer, name: string, maxPixels: 
         `shrink it or raise the limit with --max-pixels`,
     );
   }
+}
+
+/**
+ * Checks an image file without decoding it: it exists, can be read, is one of INPUT_FORMATS
+ * and has at most maxPixels pixels. Lets a command refuse bad inputs before loading models.
+ */
+export async function checkImageFile(file: string, opts: Pick<ReadImageOptions, 'maxPixels' | 'label'> = {}): Promise<void> {
+  await checkImageInput(file, opts.label ?? file, opts.maxPixels ?? DEFAULT_MAX_PIXELS);
 }
 
 /**

@@ -21,6 +21,11 @@ export interface StylizeOptions {
   tileSize?: number;
   /** Called as tiles complete on large images. */
   onTile?: (stage: 'encode' | 'decode', done: number, total: number) => void;
+  /**
+   * Stops the work at the next tile or stage boundary (onnxruntime cannot interrupt a run),
+   * rejecting with the signal's reason, so that nobody waits on a result no one wants.
+   */
+  signal?: AbortSignal;
 }
 
 export const DEFAULT_MEMORY_BUDGET = 4 * 1024 ** 3;
@@ -59,6 +64,8 @@ export async function styleStats(net: Network, style: RgbImage): Promise<Channel
  * directory of contents) unless colours are preserved, which changes the style per content.
  */
 export async function stylizeImage(net: Network, content: RgbImage, styles: (RgbImage | ChannelStats)[], opts: StylizeOptions = {}): Promise<RgbImage> {
+  const { signal } = opts;
+  signal?.throwIfAborted();
   const alpha = checkAlpha(opts.alpha ?? 1);
   if (styles.length === 0) throw new UserError('no style image given; pass --style FILE');
   if (opts.mask && styles.length !== 2) throw new UserError(`--mask needs exactly two styles (white = style 1, black = style 2), got ${styles.length}`);
@@ -67,6 +74,7 @@ export async function stylizeImage(net: Network, content: RgbImage, styles: (Rgb
   for (const s of styles) {
     if ('mean' in s) stats.push(s);
     else stats.push(await styleStats(net, opts.preserveColor ? preserveColor(s, content) : s));
+    signal?.throwIfAborted();
   }
 
   const f = net.factor;
@@ -78,8 +86,9 @@ export async function stylizeImage(net: Network, content: RgbImage, styles: (Rgb
   const feats = plan.tile
     ? await runTiled(H, W, plan.tile, plan.margin, f, 1 / f, net.channels, {
       run: (win) => net.encode({ width: win.w, height: win.h, data: cropPlanar(padded.data, 3, H, W, win.y0, win.x0, win.h, win.w) }).then((r) => ({ ...r })),
-    }, (d, t) => opts.onTile?.('encode', d, t))
+    }, (d, t) => opts.onTile?.('encode', d, t), signal)
     : await net.encode(padded);
+  signal?.throwIfAborted();
 
   const target = new Float32Array(feats.data.length);
   if (opts.mask) {
@@ -89,13 +98,15 @@ export async function stylizeImage(net: Network, content: RgbImage, styles: (Rgb
     adainInto(target, feats, channelStats(feats), mixStats(stats, weights), alpha);
   }
   const t: FeatureMap = { ...feats, data: target };
+  signal?.throwIfAborted();
 
   const out = plan.tile
     ? asImage(await runTiled(t.h, t.w, plan.tile / f, plan.margin / f, 1, f, 3, {
       run: (win) => net.decode({ c: t.c, h: win.h, w: win.w, data: cropPlanar(t.data, t.c, t.h, t.w, win.y0, win.x0, win.h, win.w) })
         .then((img) => ({ c: 3, h: img.height, w: img.width, data: img.data })),
-    }, (d, n) => opts.onTile?.('decode', d, n)))
+    }, (d, n) => opts.onTile?.('decode', d, n), signal))
     : await net.decode(t);
+  signal?.throwIfAborted();
   return cropImage(out, content.width, content.height);
 }
 
