@@ -159,7 +159,8 @@ describe('training checkpoints', () => {
     const corrupt = join(tmp, 'corrupt');
     await mkdir(corrupt);
     await writeFile(join(corrupt, 'checkpoint.safetensors'), Buffer.from('garbage, not a checkpoint at all'));
-    await assertUserError(loadCheckpoint(corrupt), join(corrupt, 'checkpoint.safetensors'), /start without --resume/);
+    await assertUserError(loadCheckpoint(corrupt), join(corrupt, 'checkpoint.safetensors'), /no intact checkpoint\.prev\.safetensors to fall back on.*start a new run/);
+    await assert.rejects(loadCheckpoint(corrupt), (err: Error) => !/resume from the previous checkpoint/.test(err.message));
 
     // A plain safetensors weights file is not a checkpoint (and no fallback is tried).
     const wrong = join(tmp, 'wrong');
