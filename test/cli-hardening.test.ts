@@ -1,7 +1,7 @@
 // What `adain stylize` and `adain export` refuse, and how folder runs treat bad files, through
 // the built binary as a user meets them (plus the pieces that cannot be reached that way).
 import assert from 'node:assert/strict';
-import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
+import type { SpawnSyncOptions } from 'node:child_process';
 import { chmodSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,28 +11,17 @@ import sharp from 'sharp';
 import { parseInteger, parseNumber, parseNumberList } from '../src/cli/options.js';
 import { UserError } from '../src/errors.js';
 import { inputFileError } from '../src/image/io.js';
+import { cliSkip as skip, example, MODELS_DIR as SHARED_MODELS, runAdain, type CliResult } from './helpers/cli.js';
 
-const ROOT = path.resolve(import.meta.dirname, '..');
-const BIN = path.join(ROOT, 'bin/adain.js');
-const MODELS_DIR = path.resolve(ROOT, '../shared/models');
-const skip = !existsSync(path.join(ROOT, 'dist/cli/main.js')) ? 'dist/ not built: run npm run build'
-  : !existsSync(MODELS_DIR) ? `../shared/models not found at ${MODELS_DIR}` : false;
-const EX = (f: string) => path.join(ROOT, 'examples', f);
+const MODELS_DIR = SHARED_MODELS;
+const EX = example;
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'adain-hardening-'));
 const ACCEPTED = 'PNG, JPEG, WebP, GIF, TIFF, AVIF';
 const cleanup = [tmp];
 after(() => { for (const d of cleanup) rmSync(d, { recursive: true, force: true }); });
 
-type Result = { code: number | null; stdout: string; stderr: string; seconds: number };
-
-function adain(args: string[], spawnOpts: SpawnSyncOptions = {}): Result {
-  const started = performance.now();
-  const r = spawnSync(process.execPath, [BIN, ...args], {
-    encoding: 'utf8', timeout: 120_000, ...spawnOpts,
-    env: { ...process.env, ADAIN_MODELS_DIR: MODELS_DIR, ADAIN_CACHE_DIR: path.join(tmp, 'cache'), ...spawnOpts.env },
-  });
-  return { code: r.status, stdout: String(r.stdout), stderr: String(r.stderr), seconds: (performance.now() - started) / 1000 };
-}
+type Result = CliResult;
+const adain = (args: string[], spawnOpts: SpawnSyncOptions = {}): Result => runAdain(args, path.join(tmp, 'cache'), spawnOpts);
 
 const stylize = (...args: string[]) => adain(['stylize', '--style-size', '64', '--max-size', '160', ...args]);
 

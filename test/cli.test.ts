@@ -6,20 +6,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import sharp from 'sharp';
+import { cliSkip as skip, example, MODELS_DIR as SHARED_MODELS, runAdain, type CliResult } from './helpers/cli.js';
 
-const ROOT = path.resolve(import.meta.dirname, '..');
-const BIN = path.join(ROOT, 'bin/adain.js');
-const MODELS_DIR = path.resolve(ROOT, '../shared/models');
-const skip = !existsSync(path.join(ROOT, 'dist/cli/main.js')) ? 'dist/ not built: run npm run build'
-  : !existsSync(MODELS_DIR) ? `../shared/models not found at ${MODELS_DIR}` : false;
-const EX = (f: string) => path.join(ROOT, 'examples', f);
+const MODELS_DIR = SHARED_MODELS;
+const EX = example;
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'adain-cli-'));
 
-function adain(...args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [BIN, ...args], {
-    encoding: 'utf8', env: { ...process.env, ADAIN_MODELS_DIR: MODELS_DIR, ADAIN_CACHE_DIR: path.join(tmp, 'cache') }, timeout: 120_000,
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+function adain(...args: string[]): CliResult {
+  return runAdain(args, path.join(tmp, 'cache'));
 }
 
 function stylize(out: string, ...extra: string[]) {

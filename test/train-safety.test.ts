@@ -9,6 +9,7 @@ import { test } from 'node:test';
 import { UserError } from '../src/errors.js';
 import { loadCheckpoint } from '../src/train/checkpoint.js';
 import { train, type TrainConfig } from '../src/train/trainer.js';
+import { tinyTrainConfig } from './helpers/train-config.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const SHARED = path.resolve(ROOT, '../shared');
@@ -16,14 +17,7 @@ const skip = existsSync(path.join(SHARED, 'models')) ? false : `../shared not fo
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'adain-train-safety-'));
 const CLI = path.join(ROOT, 'bin/adain.js');
 
-function config(out: string, over: Partial<TrainConfig> = {}): TrainConfig {
-  return {
-    content: path.join(SHARED, 'data/content/test'), style: path.join(SHARED, 'data/style/test'), encoder: 'cd16x-r41',
-    out, mode: 'style', init: 'random', styleWeight: 10, contentWeight: 1, styleLoss: 'mse', lr: 1e-3, lrSchedule: 'inverse:5e-5',
-    batchSize: 2, loadSize: 64, crop: 32, iterations: 2, seed: 1, valEvery: 1000, checkpointEvery: 1, logEvery: 1, threads: 1,
-    modelsDir: path.join(SHARED, 'models'), ...over,
-  };
-}
+const config = (out: string, over: Partial<TrainConfig> = {}): TrainConfig => tinyTrainConfig(out, { iterations: 2, checkpointEvery: 1, threads: 1, ...over });
 
 const trainArgs = (out: string, ...more: string[]) => [CLI, 'train', '-c', path.join(SHARED, 'data/content/test'), '-s', path.join(SHARED, 'data/style/test'),
   '-o', out, '--models-dir', path.join(SHARED, 'models'), '-b', '2', '--crop', '32', '--load-size', '64', '-q', '-t', '1', ...more];

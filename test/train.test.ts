@@ -6,7 +6,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { readSafetensors } from '../src/weights/safetensors.js';
-import { train, type TrainConfig } from '../src/train/trainer.js';
+import { train } from '../src/train/trainer.js';
+import { tinyTrainConfig } from './helpers/train-config.js';
 import { UserError } from '../src/errors.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
@@ -14,14 +15,7 @@ const SHARED = path.resolve(ROOT, '../shared');
 const skip = existsSync(path.join(SHARED, 'models')) ? false : `../shared not found at ${SHARED}`;
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'adain-train-'));
 
-function config(out: string, over: Partial<TrainConfig> = {}): TrainConfig {
-  return {
-    content: path.join(SHARED, 'data/content/test'), style: path.join(SHARED, 'data/style/test'), encoder: 'cd16x-r41',
-    out, mode: 'style', init: 'random', styleWeight: 10, contentWeight: 1, styleLoss: 'mse', lr: 1e-3, lrSchedule: 'inverse:5e-5',
-    batchSize: 2, loadSize: 64, crop: 32, iterations: 6, seed: 1, valEvery: 1000, checkpointEvery: 1000, logEvery: 1, threads: 2,
-    modelsDir: path.join(SHARED, 'models'), ...over,
-  };
-}
+const config = tinyTrainConfig;
 
 async function weights(dir: string): Promise<Map<string, Float32Array>> {
   const { tensors } = await readSafetensors(path.join(dir, 'decoder.safetensors'));
