@@ -3,7 +3,7 @@
 //   node --import tsx scripts/bench-web.ts [--sizes 256,384,512] [--frames 30] [--threads 2] [--api-seconds 10] [--json]
 import path from 'node:path';
 import { Command } from 'commander';
-import { formatWebBench, runWebBench } from '../src/web/bench-web.js';
+import { formatWebBench, runWebBench } from '../src/bench/web.js';
 
 const int = (v: string) => {
   const n = Number(v);

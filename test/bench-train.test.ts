@@ -5,7 +5,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { Command, CommanderError } from 'commander';
 import sharp from 'sharp';
-import { pseudoRandom } from '../src/bench/stats.js';
+import { pseudoRandom } from '../src/runtime/stats.js';
 import { interleave } from '../src/bench/interleave.js';
 import { findTorch } from '../src/bench/torch.js';
 import { trainArchitecture } from '../src/bench/train-step.js';

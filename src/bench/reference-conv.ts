@@ -5,7 +5,7 @@
 import type * as ort from 'onnxruntime-node';
 import { Graph } from '../onnx/graph.js';
 import { createSession, floatTensor } from '../runtime/session.js';
-import { pseudoRandom, timeMs } from './stats.js';
+import { pseudoRandom, timeMs } from '../runtime/stats.js';
 
 export const REFERENCE_CHANNELS = 128;
 export const REFERENCE_SIDE = 128;

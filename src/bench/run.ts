@@ -10,8 +10,8 @@ import { stylisationFlops } from './flops.js';
 import { loadBenchNetwork, selectModels } from './load.js';
 import { REFERENCE_FLOPS, REFERENCE_NAME, ReferenceConv } from './reference-conv.js';
 import { interleave, type Measure } from './interleave.js';
-import { median, pseudoRandom, round, timeMs } from './stats.js';
-import { settled } from './settle.js';
+import { median, pseudoRandom, round, timeMs } from '../runtime/stats.js';
+import { settled } from '../runtime/settle.js';
 import { torchStatus, TorchWorker, type TorchStatus } from './torch.js';
 import { UserError } from '../errors.js';
 

@@ -7,9 +7,14 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import type { TorchPython } from './torch.js';
 
 export type ServerReply = { ok: true } | { ms: number; loss?: number } | { error: string };
+
+/** A Python interpreter that can `import torch`, and torch's version. */
+export interface TorchPython {
+  python: string;
+  version: string;
+}
 
 export class TorchServer {
   private readonly pending: { resolve: (r: ServerReply) => void; reject: (e: Error) => void }[] = [];

@@ -7,15 +7,12 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { ArchitectureShape } from './architecture.js';
-import { TorchServer } from './torch-server.js';
+import { TorchServer, type TorchPython } from './torch-server.js';
 
 /** Same path from src/bench/ (tsx) and dist/bench/ (built). */
 export const TORCH_SCRIPT = fileURLToPath(new URL('../../scripts/bench_torch.py', import.meta.url));
 
-export interface TorchPython {
-  python: string;
-  version: string;
-}
+export type { TorchPython } from './torch-server.js';
 
 export type TorchLookup = { found: TorchPython } | { found: null; why: string };
 

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { UserError } from '../errors.js';
 import { quoteName } from '../image/io.js';
-import { DEFAULT_EXPORT_BENCH_SIZES, formatExportBenchJson, formatExportBenchTable, exportBenchFooter, runExportBench, type Precision } from '../export/bench.js';
+import { DEFAULT_EXPORT_BENCH_SIZES, formatExportBenchJson, formatExportBenchTable, exportBenchFooter, runExportBench, type Precision } from '../bench/export.js';
 import { defaultExportMemoryLimit, exportStylizer, writeFileAtomic, type ExportResult, type StyleMode } from '../export/export.js';
 import { PIXEL_FORMATS, type PixelFormat } from '../export/formats.js';
 import { DEFAULT_OPSET, MAX_OPSET, MIN_OPSET } from '../export/ops.js';

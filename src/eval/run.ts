@@ -4,7 +4,7 @@ import { UserError } from '../errors.js';
 import type { RgbImage } from '../image/io.js';
 import { findModel, MODELS } from '../models/registry.js';
 import { modelStatus, type ResolveOptions } from '../models/resolve.js';
-import { median } from '../bench/stats.js';
+import { median } from '../runtime/stats.js';
 import type { ChannelStats, FeatureMap } from '../stylize/features.js';
 import { loadModel, type StyleModel } from '../stylize/style-model.js';
 import { Cfsd } from './cfsd.js';

@@ -3,15 +3,15 @@
  * precision. The model is built exactly as `adain export` builds it (a baked style, fixed
  * size); validation is skipped since only speed is measured here.
  */
-import { layerShapes } from '../bench/architecture.js';
-import { convFlops } from '../bench/flops.js';
-import { median, pseudoRandom, timeMs } from '../bench/stats.js';
-import { settle } from '../bench/settle.js';
+import { layerShapes } from './architecture.js';
+import { convFlops } from './flops.js';
+import { median, pseudoRandom, timeMs } from '../runtime/stats.js';
+import { settle } from '../runtime/settle.js';
 import { DEFAULT_MODEL } from '../models/registry.js';
-import type { PixelFormat } from './formats.js';
-import { buildExportBytes, checkExportSize, DEFAULT_VALIDATION_STYLE, loadExportModel, stylizerSpec } from './export.js';
-import { DEFAULT_OPSET } from './ops.js';
-import { ExportedSession } from './validate.js';
+import type { PixelFormat } from '../export/formats.js';
+import { buildExportBytes, checkExportSize, DEFAULT_VALIDATION_STYLE, loadExportModel, stylizerSpec } from '../export/export.js';
+import { DEFAULT_OPSET } from '../export/ops.js';
+import { ExportedSession } from '../export/validate.js';
 
 export type Precision = 'float32' | 'float16';
 

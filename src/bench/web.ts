@@ -3,14 +3,14 @@
  * own webcam loop fed by Chromium's fake camera) at several sizes, and POST /api/stylize
  * images/s at 512x512. Needs Chromium (see browser.ts), playwright-core and autocannon.
  */
-import type { ArchitectureShape } from '../bench/architecture.js';
-import { encodeDecodeFlops } from '../bench/flops.js';
-import { loadBenchWeights, selectModels } from '../bench/load.js';
-import { REFERENCE_DIMS, REFERENCE_FLOPS, REFERENCE_NAME, referenceConvModel } from '../bench/reference-conv.js';
+import type { ArchitectureShape } from './architecture.js';
+import { encodeDecodeFlops } from './flops.js';
+import { loadBenchWeights, selectModels } from './load.js';
+import { REFERENCE_DIMS, REFERENCE_FLOPS, REFERENCE_NAME, referenceConvModel } from './reference-conv.js';
 import { DEFAULT_MODEL } from '../models/registry.js';
-import type { StudioOptions } from './server.js';
-import { EVALUATE_SHIM, FAKE_CAMERA_FLAGS, launchChromium } from './browser.js';
-import { runLoad, startServerProcess, stylizeRequestBody, type LoadResult } from './loadtest.js';
+import type { StudioOptions } from '../web/server.js';
+import { EVALUATE_SHIM, FAKE_CAMERA_FLAGS, launchChromium } from '../web/browser.js';
+import { runLoad, startServerProcess, stylizeRequestBody, type LoadResult } from '../web/loadtest.js';
 
 export interface WebcamBenchRow {
   size: number;
