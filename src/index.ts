@@ -1,5 +1,5 @@
 /** Public API of the adain package. */
-export { loadModel, StyleModel, DEFAULT_STYLE_SIZE, type ImageInput, type LoadModelOptions, type StylizeImageOptions } from './stylize/style-model.js';
+export { loadModel, StyleModel, DEFAULT_STYLE_SIZE, type ImageInput, type LoadModelOptions, type StylizeImageOptions, type StylizeVideoFileOptions } from './stylize/style-model.js';
 export { stylizeImage, styleStats, planTiles, DEFAULT_MEMORY_BUDGET, type StylizeOptions } from './stylize/model.js';
 export { Network } from './stylize/network.js';
 export { adain, channelStats, mixStats, ADAIN_EPS, type ChannelStats, type FeatureMap } from './stylize/features.js';
@@ -13,3 +13,7 @@ export { UserError } from './errors.js';
 export type { CutLayer } from './models/architectures.js';
 export type { Tensor, TensorMap } from './weights/tensor.js';
 export { exportStylizer, readStyleStatsFile, type ExportOptions, type ExportResult } from './export/export.js';
+export { stylizeVideoFile, outputSize, type StylizeVideoOptions, type VideoFrame, type VideoProgress, type VideoResult } from './video/stylize-video.js';
+export { probeVideo, type VideoInfo } from './video/probe.js';
+export { TemporalStats, OutputBlend, DEFAULT_TEMPORAL, DEFAULT_TEMPORAL_BLEND, type TemporalOptions } from './video/temporal.js';
+export type { AudioHandling } from './video/encode.js';

@@ -1,4 +1,5 @@
 import { exportBenchCommand } from './export-command.js';
+import { benchVideoCommand } from './bench-video-command.js';
 import { Command, Option } from 'commander';
 import { formatJson, formatTable, footer } from '../bench/format.js';
 import { runBench } from '../bench/run.js';
@@ -55,6 +56,7 @@ export function benchCommand(io: BenchOutput = PROCESS_OUTPUT): Command {
     .hook('preSubcommand', (self, sub) => { sub.copyInheritedSettings(self); })
     .addCommand(benchTrainCommand(io))
     .addCommand(exportBenchCommand(io))
+    .addCommand(benchVideoCommand(io))
     .option('--models-dir <dir>', 'folder with weight files (also $ADAIN_MODELS_DIR)')
     .addOption(new Option('--model <names>', 'models to benchmark, repeatable or comma-separated').argParser(collectNames).default([], 'every model whose files are present'))
     .addOption(new Option('--sizes <list>', 'comma-separated image sides in pixels').argParser(parseSizes).default([256, 512], '256,512'))

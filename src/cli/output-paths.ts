@@ -39,13 +39,18 @@ async function checkWritableFolder(dir: string, output: string): Promise<void> {
 /** An output image file: a known extension, not a folder, in an existing folder that can be written. */
 export async function checkOutputFile(file: string): Promise<ImageFormat> {
   const format = formatFromPath(file);
+  await checkOutputLocation(file);
+  return format;
+}
+
+/** An output file of any kind: not a folder, in an existing folder that can be written. */
+export async function checkOutputLocation(file: string): Promise<void> {
   const dir = path.dirname(path.resolve(file));
   const st = await statForOutput(dir, file);
   if ((await statOf(file))?.isDirectory()) throw new UserError(`cannot write ${quoteName(file)}: it is a folder; give a file name such as out.png`);
   if (!st) throw new UserError(`cannot write ${quoteName(file)}: folder ${quoteName(dir)} does not exist; create it first`);
   if (!st.isDirectory()) throw new UserError(`cannot write ${quoteName(file)}: ${quoteName(dir)} is a file, not a folder; choose another output path`);
   await checkWritableFolder(dir, file);
-  return format;
 }
 
 /** An output folder, created later if missing: it, or else the nearest folder above it that exists, must be a writable folder. */

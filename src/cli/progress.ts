@@ -14,6 +14,8 @@ export interface ProgressOptions {
   unit?: 'bytes' | 'items';
   /** Defaults to process.stderr; a stream with a falsy isTTY gets only the final line. */
   stream?: NodeJS.WritableStream & { isTTY?: boolean };
+  /** Also show the rate, items per second since the first update, with this unit (e.g. 'fps'). */
+  rate?: string;
 }
 
 export function createProgress(label: string, total?: number, opts: ProgressOptions = {}): Progress {
@@ -23,6 +25,15 @@ export function createProgress(label: string, total?: number, opts: ProgressOpti
   let knownTotal = total;
   let bar: cliProgress.SingleBar | null = null;
   let stopped = false;
+  // counted from the first update on, so the work before it (a first item included) is not
+  // divided by the few microseconds since
+  let firstAt: number | undefined;
+  let firstDone = 0;
+  const rate = (): string => {
+    const secs = firstAt === undefined ? 0 : (performance.now() - firstAt) / 1000;
+    return secs > 0 && done > firstDone ? ((done - firstDone) / secs).toFixed(1) : '-';
+  };
+  const rateText = opts.rate ? ` | {rate} ${opts.rate}` : '';
 
   // Created on the first update so that the format can depend on whether a total is known.
   const startBar = (): cliProgress.SingleBar => {
@@ -30,19 +41,23 @@ export function createProgress(label: string, total?: number, opts: ProgressOpti
     const b = new cliProgress.SingleBar({
       stream,
       format: withTotal
-        ? `${label} [{bar}] {percentage}% | {value}/{total} | ETA {eta_formatted}`
-        : `${label} {value}`,
+        ? `${label} [{bar}] {percentage}% | {value}/{total}${rateText} | ETA {eta_formatted}`
+        : `${label} {value}${rateText}`,
       formatValue: (v, _o, type) => (type === 'value' || type === 'total' ? fmt(v) : String(v)),
       hideCursor: true,
       clearOnComplete: false,
     });
-    b.start(withTotal ? (knownTotal as number) : 0, done);
+    b.start(withTotal ? (knownTotal as number) : 0, done, { rate: rate() });
     return b;
   };
 
   return {
     update(value: number, newTotal?: number): void {
       if (stopped) return;
+      if (firstAt === undefined) {
+        firstAt = performance.now();
+        firstDone = value;
+      }
       done = value;
       if (newTotal !== undefined && newTotal !== knownTotal) {
         knownTotal = newTotal;
@@ -50,7 +65,7 @@ export function createProgress(label: string, total?: number, opts: ProgressOpti
       }
       if (!stream.isTTY) return;
       bar ??= startBar();
-      bar.update(value);
+      bar.update(value, { rate: rate() });
     },
     stop(): void {
       if (stopped) return;
@@ -60,7 +75,7 @@ export function createProgress(label: string, total?: number, opts: ProgressOpti
         return;
       }
       const of = knownTotal !== undefined && knownTotal !== done ? ` of ${fmt(knownTotal)}` : '';
-      stream.write(`${label}: ${fmt(done)}${of}\n`);
+      stream.write(`${label}: ${fmt(done)}${of}${opts.rate && done > firstDone ? ` (${rate()} ${opts.rate})` : ''}\n`);
     },
   };
 }

@@ -11,8 +11,10 @@ import { DEFAULT_STYLE_SIZE, loadModel, type StyleModel, type StylizeImageOption
 import { parseInteger, parseList, parseNumber, parseNumberList } from './options.js';
 import { checkOutputFile, checkOutputFolder, fileIdentity, isWithinFolder, refuseOverwritingInputs, type NamedInput } from './output-paths.js';
 import { createProgress, lazyProgress } from './progress.js';
+import { DEFAULT_TEMPORAL, DEFAULT_TEMPORAL_BLEND, folderVideoExtension, isVideoContent, prepareVideo, stylizeVideoInFolder } from './stylize-video.js';
+import { hasVideoExtension, OUTPUT_EXTENSIONS, VIDEO_EXTENSIONS } from '../video/formats.js';
 
-interface StylizeFlags {
+export interface StylizeFlags {
   content: string;
   style: string[];
   output: string;
@@ -32,10 +34,12 @@ interface StylizeFlags {
   threads: number;
   download: boolean;
   quiet?: boolean;
+  temporal: number;
+  temporalBlend: number;
 }
 
 /** What this command writes in folder mode; in a content or style folder that holds the output folder, such files are results of an earlier run, not inputs. */
-const OUTPUT_NAME = /_stylized_.+\.(png|jpe?g|webp)$/i;
+const OUTPUT_NAME = /_stylized_.+\.(png|jpe?g|webp|mp4|m4v|mov|mkv|webm)$/i;
 
 // Keep the format lists in step with INPUT_FORMATS and INPUT_EXTENSIONS in image/io.ts.
 const HELP = `
@@ -47,9 +51,19 @@ Folders: with --content FOLDER, every image directly in it (by extension: .png .
 .webp .gif .tif .tiff .avif; no hidden files, no sub-folders) is stylised with every style
 into --output FOLDER, as <content>_stylized_<style>.png (see --format). An image that cannot
 be read is skipped with a warning naming it and the rest are done; a summary says how many
-were done and skipped, and the exit code is 2 if anything was skipped. In a content or
+were done and skipped, and the exit code is 2 if anything was skipped. Videos in the
+folder (${VIDEO_EXTENSIONS.join(' ')})
+are stylised too, into <content>_stylized_<style>.mp4 (.mov, .mkv, .webm, .m4v keep their
+own container). In a content or
 style folder that is the output folder or holds it, files named *_stylized_* are earlier
 results, never inputs, so a rerun does not stylise them again.
+
+Videos (needs the system ffmpeg): --content clip.mp4 (any container ffmpeg reads; a .gif
+content is a video when the output is one) and --output out.mp4|.m4v|.mov|.mkv (H.264),
+.webm (VP9) or .gif: frame rate, frame count, duration and size (or --max-size; H.264 drops
+an odd last row/column) are kept, audio is copied where the container allows it. Per frame:
+--alpha, --style-weights, --preserve-color (fitted once, on the first frame), --temporal,
+--temporal-blend.
 `;
 
 export function stylizeCommand(): Command {
@@ -58,7 +72,7 @@ export function stylizeCommand(): Command {
     .description('Paint a content image (or a folder of them) in the style of one or more style images')
     .requiredOption('-c, --content <path>', 'content image, or a folder of images')
     .requiredOption('-s, --style <paths>', 'style image(s), comma-separated for interpolation, or a folder', parseList)
-    .requiredOption('-o, --output <path>', 'output image (.png, .jpg, .webp), or a folder when --content is a folder')
+    .requiredOption('-o, --output <path>', `output image (.png, .jpg, .webp) or video (${OUTPUT_EXTENSIONS.join(', ')}), or a folder when --content is a folder`)
     .option('-m, --model <name>', 'model from `adain models`', DEFAULT_MODEL)
     .option('--models-dir <dir>', 'folder with weight files (also $ADAIN_MODELS_DIR)')
     .option('--encoder <file>', 'encoder weights file, instead of the model\'s')
@@ -75,11 +89,14 @@ export function stylizeCommand(): Command {
     .addOption(new Option('--format <fmt>', 'output format in folder mode').choices(['png', 'jpeg', 'webp']))
     .option('-t, --threads <n>', 'CPU threads', parseInteger('a thread count'), defaultThreads())
     .option('--no-download', 'never download missing weights')
+    .option('--temporal <s>', 'videos: smoothing of the content statistics across frames (0 = frame by frame); reset at scene cuts', parseNumber('a number', 0, 1), DEFAULT_TEMPORAL)
+    .option('--temporal-blend <k>', 'videos: mix each output pixel with the previous output\'s where the input pixel did not change (0 = off); reset at scene cuts', parseNumber('a number', 0, 0.99), DEFAULT_TEMPORAL_BLEND)
     .option('-q, --quiet', 'print nothing but errors')
     .addHelpText('after', HELP)
     .action(async (o: StylizeFlags) => {
       // Everything that can be checked without the networks is, before they are loaded.
-      const run = (await stat(o.content))?.isDirectory() ? await prepareFolder(o) : await prepareOne(o);
+      const run = (await stat(o.content))?.isDirectory() ? await prepareFolder(o)
+        : isVideoContent(o.content, o.output) ? await prepareVideo(o) : await prepareOne(o);
       const model = await openModel(o);
       try {
         await run(model);
@@ -187,27 +204,29 @@ async function stylizeFolder(model: StyleModel, o: StylizeFlags, contents: strin
   const bar = o.quiet ? undefined : createProgress('Stylising', contents.length * styles.length);
   let done = 0;
   for (const c of contents) {
-    let content: RgbImage;
+    const video = hasVideoExtension(c);
+    let content: RgbImage | undefined;
     try {
-      content = await model.readContent(c, opts);
+      if (!video) content = await model.readContent(c, opts);
     } catch (err) {
       skipOrThrow(c, err);
       continue;
     }
     for (const { file: s, style } of styles) {
-      const name = `${stem(c)}_stylized_${stem(s)}.${format === 'jpeg' ? 'jpg' : format}`;
-      let img: RgbImage;
+      const name = `${stem(c)}_stylized_${stem(s)}${video ? folderVideoExtension(c) : `.${format === 'jpeg' ? 'jpg' : format}`}`;
+      let img: RgbImage | undefined;
       try {
         if (inputs.has(path.join(outDir, name))) throw new UserError(`its output ${quoteName(name)} would overwrite an input of this run; rename the file`);
         const first = written.get(name);
         if (first) throw new UserError(`its output ${quoteName(name)} was already written for ${quoteName(first)} in this run; rename one of them`);
         // split so that each branch is an array of one kind, which is what stylizeToImage takes
-        img = await model.stylizeToImage(content, 'mean' in style ? [style] : [style], opts);
+        if (content) img = await model.stylizeToImage(content, 'mean' in style ? [style] : [style], opts);
+        else await stylizeVideoInFolder(model, c, style, path.join(o.output, name), o);
       } catch (err) {
         skipOrThrow(c, err);
         break;
       }
-      await writeImage(path.join(o.output, name), img);
+      if (img) await writeImage(path.join(o.output, name), img);
       written.set(name, c);
       done++;
       bar?.update(done);
@@ -231,7 +250,7 @@ async function listImages(dir: string, flag: string, outputDir: string): Promise
   }
   for (const entry of entries) {
     // dot files include macOS's ._x.jpg resource forks, which are not images
-    if (entry.startsWith('.') || !hasImageExtension(entry) || (holdsOutput && OUTPUT_NAME.test(entry))) continue;
+    if (entry.startsWith('.') || !(hasImageExtension(entry) || hasVideoExtension(entry)) || (holdsOutput && OUTPUT_NAME.test(entry))) continue;
     const file = path.join(dir, entry);
     if ((await stat(file))?.isDirectory()) continue;
     files.push(file);

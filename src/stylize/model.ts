@@ -26,6 +26,11 @@ export interface StylizeOptions {
    * rejecting with the signal's reason, so that nobody waits on a result no one wants.
    */
   signal?: AbortSignal;
+  /**
+   * Replaces the content statistics AdaIN normalises with, given those measured on this image:
+   * video smooths them across frames so that the normalisation does not flicker. Not used with a mask.
+   */
+  contentStats?: (measured: ChannelStats) => ChannelStats;
 }
 
 export const DEFAULT_MEMORY_BUDGET = 4 * 1024 ** 3;
@@ -95,7 +100,8 @@ export async function stylizeImage(net: Network, content: RgbImage, styles: (Rgb
     const masks = featureMasks(opts.mask, content, H, W, feats);
     masks.forEach((m, k) => adainInto(target, feats, channelStats(feats, m), stats[k], alpha, m));
   } else {
-    adainInto(target, feats, channelStats(feats), mixStats(stats, weights), alpha);
+    const measured = channelStats(feats);
+    adainInto(target, feats, opts.contentStats?.(measured) ?? measured, mixStats(stats, weights), alpha);
   }
   const t: FeatureMap = { ...feats, data: target };
   signal?.throwIfAborted();

@@ -7,6 +7,7 @@ import type { RuntimeOptions } from '../runtime/session.js';
 import type { ChannelStats } from './features.js';
 import { stylizeImage, styleStats, type StylizeOptions } from './model.js';
 import { Network } from './network.js';
+import { stylizeVideoFile, type StylizeVideoOptions, type VideoResult } from '../video/stylize-video.js';
 
 /** An image as a file path, encoded bytes, or decoded planar RGB. */
 export type ImageInput = string | Buffer | RgbImage;
@@ -33,6 +34,9 @@ export interface StylizeImageOptions extends Omit<StylizeOptions, 'mask'> {
 
 export const DEFAULT_STYLE_SIZE = 512;
 
+/** Options of StyleModel.stylizeVideo: the per-frame options of images plus the video's own. */
+export interface StylizeVideoFileOptions extends StylizeVideoOptions, Pick<StylizeImageOptions, 'styleSize'> {}
+
 /**
  * A loaded style-transfer model: encoder and decoder sessions built once, then
  * `stylize(content, style)` as often as needed.
@@ -53,6 +57,22 @@ export class StyleModel {
     for (const s of list) styles.push(isStats(s) ? s : await this.readStyle(s, opts));
     const mask = typeof opts.mask === 'string' ? await readMask(opts.mask, c.width, c.height) : opts.mask;
     return stylizeImage(this.network, c, styles, { ...opts, mask });
+  }
+
+  /**
+   * Stylises a video file (any container ffmpeg reads) into `opts.output` (.mp4, .m4v, .mov,
+   * .mkv, .webm or .gif), keeping frame rate, size, frame count and audio where the container
+   * allows; needs the system ffmpeg. Style statistics are computed once per clip.
+   */
+  async stylizeVideo(input: string, style: ImageInput | readonly (ImageInput | ChannelStats)[], opts: StylizeVideoFileOptions): Promise<VideoResult> {
+    const list: readonly (ImageInput | ChannelStats)[] = Array.isArray(style) ? style : [style as ImageInput];
+    const styles: (RgbImage | ChannelStats)[] = [];
+    for (const s of list) {
+      if (isStats(s)) styles.push(s);
+      // with preserveColor the style is recoloured to the first frame, so it stays an image
+      else styles.push(opts.preserveColor ? await this.readStyle(s, opts) : await this.styleStats(s, opts));
+    }
+    return stylizeVideoFile(this.network, input, styles, opts);
   }
 
   /** Style statistics, to reuse one style across many contents. */

@@ -1,0 +1,68 @@
+/**
+ * `adain bench video`: frames per second of the whole video pipeline (ffmpeg decode, stylise,
+ * ffmpeg encode, overlapped) against the stylisation alone on the same frames in memory,
+ * which says how much of the time decoding and encoding take that overlap does not hide.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import sharp from 'sharp';
+import { fromInterleavedU8 } from '../image/io.js';
+import { stylizeImage } from '../stylize/model.js';
+import { loadModel, type LoadModelOptions } from '../stylize/style-model.js';
+import { decodeFrames } from '../video/decode.js';
+import { probeVideo } from '../video/probe.js';
+import { renderMotion, writeClip } from '../video/synthetic.js';
+
+export interface VideoBenchOptions extends Pick<LoadModelOptions, 'modelsDir' | 'threads'> {
+  model: string;
+  width: number;
+  height: number;
+  frames: number;
+  /** The still the synthetic pan is made from, and the style. */
+  photo: string;
+  style: string;
+  output: 'mp4' | 'webm';
+}
+
+export interface VideoBenchResult {
+  model: string;
+  width: number;
+  height: number;
+  frames: number;
+  /** Whole pipeline, from the encoded clip to the encoded output. */
+  pipelineFps: number;
+  /** stylizeImage on frames already decoded, nothing written. */
+  stylizeFps: number;
+}
+
+export async function runVideoBench(o: VideoBenchOptions): Promise<VideoBenchResult> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'adain-bench-video-'));
+  const model = await loadModel(o.model, { modelsDir: o.modelsDir, threads: o.threads });
+  try {
+    const { data, info } = await sharp(o.photo).resize({ width: o.width * 2, withoutEnlargement: false }).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+    const frames = renderMotion({ width: info.width, height: info.height, data }, { frames: o.frames, width: o.width, height: o.height, pan: 0.1, zoom: 1.1 });
+    const clip = path.join(dir, 'clip.mp4');
+    await writeClip(frames, o.width, o.height, 24, clip);
+    const style = await model.styleStats(o.style);
+
+    // warm-up: onnxruntime plans its buffers for the first size it sees
+    await stylizeImage(model.network, fromInterleavedU8(frames[0], o.width, o.height), [style]);
+
+    const vinfo = await probeVideo(clip);
+    const decoded: Buffer[] = [];
+    for await (const f of decodeFrames(clip, vinfo, { width: o.width, height: o.height })) decoded.push(f);
+    let t = performance.now();
+    for (const f of decoded) await stylizeImage(model.network, fromInterleavedU8(f, o.width, o.height), [style]);
+    const stylizeFps = decoded.length / ((performance.now() - t) / 1000);
+
+    t = performance.now();
+    const r = await model.stylizeVideo(clip, [style], { output: path.join(dir, `out.${o.output}`), temporal: 0 });
+    const pipelineFps = r.frames / ((performance.now() - t) / 1000);
+    return { model: o.model, width: o.width, height: o.height, frames: r.frames, pipelineFps, stylizeFps };
+  } finally {
+    await model.dispose();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,119 @@
+/**
+ * Less flicker: AdaIN normalises each frame with that frame's own feature mean and std, and
+ * small changes in those from frame to frame make the whole painting pulse. Smoothing them
+ * across frames (an exponential moving average) steadies the normalisation; a scene cut
+ * restarts the average so that the new shot is not normalised with the old one's statistics.
+ */
+import type { ChannelStats } from '../stylize/features.js';
+
+/**
+ * Chosen with scripts/flicker.ts (table in docs/VIDEO.md): smoothing the statistics did not
+ * lower flicker on pans or zooms (under 1%) and raised it under exposure changes (which
+ * per-frame normalisation cancels), so it is off; blending at 0.8 cut flicker by 35% for a
+ * 4% larger style distance with either test style (0.7 only just reached 30%).
+ */
+export const DEFAULT_TEMPORAL = 0;
+export const DEFAULT_TEMPORAL_BLEND = 0.8;
+
+export interface TemporalOptions {
+  /** Weight of the past in the moving average, in [0, 1]: 0 = every frame on its own, 1 = the first frame of each shot for the whole shot. */
+  strength: number;
+  /** A mean absolute pixel change (0..1) between consecutive frames above this is a cut. */
+  pixelCut?: number;
+  /** A change of the feature statistics (in units of their std, see statJump) above this is a cut. */
+  statCut?: number;
+}
+
+// Calibrated with scripts/flicker.ts: a slow pan or zoom changes pixels by ~0.01-0.05 and the
+// statistics by ~0.01-0.05; cuts between unrelated photos were >= 0.15 and >= 0.3.
+export const DEFAULT_PIXEL_CUT = 0.12;
+export const DEFAULT_STAT_CUT = 0.2;
+
+/** Mean over channels of |mean - mean'| / std': how far a frame's statistics moved, scale-free. */
+export function statJump(a: ChannelStats, b: ChannelStats): number {
+  let s = 0;
+  for (let i = 0; i < a.mean.length; i++) s += Math.abs(a.mean[i] - b.mean[i]) / b.std[i];
+  return s / a.mean.length;
+}
+
+/** Mean absolute difference of two frames of bytes, in [0, 1]. */
+export function meanAbsDiff(a: Uint8Array, b: Uint8Array): number {
+  if (a.length !== b.length) throw new RangeError(`frames of ${a.length} and ${b.length} bytes`);
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += Math.abs(a[i] - b[i]);
+  return s / (255 * a.length);
+}
+
+export class TemporalStats {
+  private mean: Float32Array | undefined;
+  private std: Float32Array | undefined;
+  /** Frames at which the average restarted (frame 0 included). */
+  readonly cuts: number[] = [];
+  private frame = -1;
+  private readonly pixelCut: number;
+  private readonly statCut: number;
+
+  constructor(private readonly opts: TemporalOptions) {
+    if (!(opts.strength >= 0 && opts.strength <= 1)) throw new RangeError(`temporal strength must be in [0, 1], got ${opts.strength}`);
+    this.pixelCut = opts.pixelCut ?? DEFAULT_PIXEL_CUT;
+    this.statCut = opts.statCut ?? DEFAULT_STAT_CUT;
+  }
+
+  /** The statistics to normalise the next frame with, given its own and its pixel change from the previous frame. */
+  next(measured: ChannelStats, pixelChange = 0): ChannelStats {
+    this.frame++;
+    const s = this.opts.strength;
+    const cut = !this.mean || !this.std || pixelChange > this.pixelCut || statJump(measured, { mean: this.mean, std: this.std }) > this.statCut;
+    if (cut || s === 0) {
+      if (cut) this.cuts.push(this.frame);
+      this.mean = measured.mean.slice();
+      this.std = measured.std.slice();
+      return measured;
+    }
+    const mean = this.mean!, std = this.std!;
+    for (let i = 0; i < mean.length; i++) {
+      mean[i] = s * mean[i] + (1 - s) * measured.mean[i];
+      std[i] = s * std[i] + (1 - s) * measured.std[i];
+    }
+    return { mean: mean.slice(), std: std.slice() };
+  }
+}
+
+/** How fast the blend weight falls with the input's change: at a change of 0.03 (8 levels of 255) it is 1/e. */
+export const DEFAULT_BLEND_SIGMA = 0.03;
+
+/**
+ * Less texture boiling: where the input pixel did not change from the previous frame, the
+ * output pixel should not either, yet the decoder repaints it a little differently every
+ * frame (codec and sensor noise are enough). Each output pixel is mixed with the previous
+ * output by strength * exp(-change / sigma), change being that pixel's mean absolute input
+ * change: still areas settle, moving ones follow the new frame, without optical flow.
+ */
+export class OutputBlend {
+  private previous: Float32Array | undefined;
+  private previousInput: Uint8Array | undefined;
+
+  constructor(private readonly strength: number, private readonly sigma = DEFAULT_BLEND_SIGMA) {
+    if (!(strength >= 0 && strength < 1)) throw new RangeError(`blend strength must be in [0, 1), got ${strength}`);
+  }
+
+  /** Blends `output` (planar RGB floats) in place with the previous one; `input` is the frame's interleaved RGB bytes; a cut restarts. */
+  apply(output: Float32Array, input: Uint8Array, cut: boolean): void {
+    const n = input.length / 3;
+    if (output.length !== 3 * n) throw new RangeError(`output has ${output.length} values for ${n} pixels`);
+    const prev = this.previous, prevIn = this.previousInput;
+    if (prev && prevIn && !cut && this.strength > 0) {
+      const k = 1 / (3 * 255 * this.sigma);
+      for (let i = 0; i < n; i++) {
+        const d = Math.abs(input[3 * i] - prevIn[3 * i]) + Math.abs(input[3 * i + 1] - prevIn[3 * i + 1]) + Math.abs(input[3 * i + 2] - prevIn[3 * i + 2]);
+        const w = this.strength * Math.exp(-d * k);
+        for (let c = 0; c < 3; c++) {
+          const j = c * n + i;
+          output[j] = w * prev[j] + (1 - w) * output[j];
+        }
+      }
+    }
+    this.previous = output.slice();
+    this.previousInput = input;
+  }
+}

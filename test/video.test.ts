@@ -1,0 +1,308 @@
+// Video stylisation: ffmpeg/ffprobe I/O, the CLI on small clips, temporal smoothing, bad input.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import sharp from 'sharp';
+import { fromInterleavedU8, toInterleavedU8, type RgbImage } from '../src/image/io.js';
+import type { ChannelStats } from '../src/stylize/features.js';
+import { loadModel, type StyleModel } from '../src/stylize/style-model.js';
+import { decodeFrames } from '../src/video/decode.js';
+import { flickerRatio } from '../src/video/flicker.js';
+import { probeVideo } from '../src/video/probe.js';
+import { readAhead } from '../src/video/read-ahead.js';
+import { renderMotion, writeClip, type RgbBytes } from '../src/video/synthetic.js';
+import { DEFAULT_TEMPORAL_BLEND, OutputBlend, TemporalStats, meanAbsDiff } from '../src/video/temporal.js';
+
+const ROOT = path.resolve(import.meta.dirname, '..');
+const BIN = path.join(ROOT, 'bin/adain.js');
+const MODELS_DIR = path.resolve(ROOT, '../shared/models');
+const PHOTOS = path.resolve(ROOT, '../shared/data/content/test');
+const STYLE = path.join(ROOT, 'examples/scream.jpg');
+const has = (tool: string) => spawnSync(tool, ['-version'], { stdio: 'ignore' }).status === 0;
+const skip = !has('ffmpeg') || !has('ffprobe') ? 'ffmpeg/ffprobe not installed (apt-get install ffmpeg)'
+  : !existsSync(path.join(ROOT, 'dist/cli/main.js')) ? 'dist/ not built: run npm run build'
+  : !existsSync(PHOTOS) ? `test photos not found at ${PHOTOS}` : false;
+
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'adain-video-'));
+const W = 160, H = 90;
+let model: StyleModel;
+let scream: ChannelStats;
+const clip = (name: string) => path.join(tmp, name);
+
+function ffmpeg(...args: string[]): void {
+  const r = spawnSync('ffmpeg', ['-v', 'error', '-y', ...args], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+}
+
+interface Probed { width: number; height: number; frames: number; fps: string; duration: number; audio?: string; video: string }
+function probe(file: string): Probed {
+  const r = spawnSync('ffprobe', ['-v', 'error', '-count_frames', '-print_format', 'json', '-show_streams', '-show_format', file], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const j = JSON.parse(r.stdout) as { streams: Record<string, string | number>[]; format: { duration: string } };
+  const v = j.streams.find((s) => s.codec_type === 'video')!;
+  const a = j.streams.find((s) => s.codec_type === 'audio');
+  return {
+    width: Number(v.width), height: Number(v.height), frames: Number(v.nb_read_frames), fps: String(v.avg_frame_rate),
+    duration: Number(j.format.duration), audio: a ? String(a.codec_name) : undefined, video: String(v.codec_name),
+  };
+}
+
+function adain(args: string[], env: Record<string, string> = {}) {
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    encoding: 'utf8', env: { ...process.env, ADAIN_MODELS_DIR: MODELS_DIR, ...env }, timeout: 120_000,
+  });
+  return { code: r.status, stderr: r.stderr };
+}
+
+async function photo(name: string, width = 480): Promise<RgbBytes> {
+  const { data, info } = await sharp(path.join(PHOTOS, name)).resize({ width }).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  return { width: info.width, height: info.height, data };
+}
+
+async function frames(file: string): Promise<Buffer[]> {
+  const info = await probeVideo(file);
+  const out: Buffer[] = [];
+  for await (const f of decodeFrames(file, info, { width: info.width, height: info.height })) out.push(f);
+  return out;
+}
+
+before(async () => {
+  if (skip) return;
+  const sea = await photo('ArtFlow__sea_01.jpg'), other = await photo('FFDNet__106024.png');
+  // a slow pan: the only change between frames is the motion
+  const pan = renderMotion(sea, { frames: 24, width: W, height: H, pan: 0.1, zoom: 1.05 });
+  await writeClip(pan, W, H, 24, clip('pan.mp4'));
+  ffmpeg('-i', clip('pan.mp4'), '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=44100:duration=1', '-map', '0:v', '-map', '1:a', '-c:v', 'copy', '-c:a', 'aac', '-shortest', clip('pan-audio.mp4'));
+  const cut = [...renderMotion(sea, { frames: 12, width: W, height: H, pan: 0.05, zoom: 1 }), ...renderMotion(other, { frames: 12, width: W, height: H, pan: 0.05, zoom: 1 })];
+  await writeClip(cut, W, H, 24, clip('cut.mp4'));
+  ffmpeg('-f', 'lavfi', '-i', 'testsrc2=size=161x91:rate=12', '-t', '1', '-c:v', 'libvpx-vp9', '-deadline', 'realtime', clip('odd.webm'));
+  ffmpeg('-i', clip('pan.mp4'), '-frames:v', '10', clip('anim.gif'));
+  // bad inputs
+  ffmpeg('-f', 'lavfi', '-i', 'testsrc2=size=160x90:rate=24', '-t', '2', '-c:v', 'libx264', '-pix_fmt', 'yuv420p', '-movflags', '+faststart', clip('fast.mp4'));
+  const fast = readFileSync(clip('fast.mp4'));
+  writeFileSync(clip('truncated.mp4'), fast.subarray(0, Math.floor(fast.length * 0.6)));
+  const corrupt = Buffer.from(fast);
+  for (let i = 4000; i < corrupt.length - 4000; i += 40) corrupt[i] ^= 0x5a;
+  writeFileSync(clip('corrupt.mp4'), corrupt);
+  ffmpeg('-f', 'lavfi', '-i', 'sine=duration=1', clip('audio-only.mp4'));
+  copyFileSync(path.join(ROOT, 'examples/chelsea.jpg'), clip('photo.mp4'));
+  ffmpeg('-f', 'lavfi', '-i', 'testsrc=size=160x90:rate=24', '-frames:v', '0', '-c:v', 'mpeg4', clip('zero.avi'));
+  ffmpeg('-f', 'lavfi', '-i', 'testsrc2=size=160x90:rate=30', '-t', '20', '-c:v', 'libx264', '-preset', 'ultrafast', clip('long.mp4'));
+  model = await loadModel('cd16x-r41', { modelsDir: MODELS_DIR, threads: 1 });
+  scream = await model.styleStats(STYLE, { styleSize: 128 });
+});
+
+after(async () => {
+  await model?.dispose();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+test('CLI: an mp4 keeps its frame count, frame rate, size, duration and audio', { skip }, () => {
+  const out = clip('out.mp4');
+  const r = adain(['stylize', '-c', clip('pan-audio.mp4'), '-s', STYLE, '-o', out, '--style-size', '128', '-t', '1']);
+  assert.equal(r.code, 0, r.stderr);
+  const a = probe(clip('pan-audio.mp4')), b = probe(out);
+  assert.deepEqual([b.width, b.height, b.frames, b.fps, b.video, b.audio], [a.width, a.height, a.frames, a.fps, 'h264', 'aac']);
+  assert.ok(Math.abs(a.duration - b.duration) < 0.05, `duration ${a.duration} vs ${b.duration}`);
+  assert.match(r.stderr, /Wrote .*24 frames, 160x90 at 24 fps, audio copied/);
+});
+
+test('API: webm and gif in and out; odd sizes lose a row and column for H.264 only; --max-size scales', { skip }, async () => {
+  const mp4 = await model.stylizeVideo(clip('odd.webm'), [scream], { output: clip('odd.mp4') });
+  assert.deepEqual([mp4.width, mp4.height, mp4.frames], [160, 90, 12]);
+  const p = probe(clip('odd.mp4'));
+  assert.deepEqual([p.width, p.height, p.frames, p.fps], [160, 90, 12, '12/1']);
+  const webm = await model.stylizeVideo(clip('odd.webm'), [scream], { output: clip('small.webm'), maxSize: 81 });
+  const q = probe(clip('small.webm'));
+  assert.deepEqual([q.video, q.width, q.height, q.frames, webm.frames], ['vp9', 81, 46, 12, 12]);
+  let calls = 0;
+  await model.stylizeVideo(clip('anim.gif'), [scream], { output: clip('anim-out.gif'), onProgress: (pr) => { calls++; assert.equal(pr.total, 10); } });
+  const g = probe(clip('anim-out.gif'));
+  assert.deepEqual([g.video, g.width, g.height, g.frames, calls], ['gif', W, H, 10, 10]);
+});
+
+test('the first output frame is the image path\'s output of the first decoded frame', { skip }, async () => {
+  await model.stylizeVideo(clip('pan.mp4'), [scream], { output: clip('first.mkv'), temporal: 0.9 });
+  const first = fromInterleavedU8((await frames(clip('pan.mp4')))[0], W, H);
+  const expected = toInterleavedU8(await model.stylizeToImage(first, [scream]));
+  const got = (await frames(clip('first.mkv')))[0];
+  // H.264 4:2:0 at crf 18 changes the pixels a little; the unstylised frame is far off
+  assert.ok(meanAbsDiff(got, expected) < 0.02, `first frame differs by ${meanAbsDiff(got, expected)}`);
+  assert.ok(meanAbsDiff(got, toInterleavedU8(first)) > 0.08, 'output should be stylised');
+});
+
+/** Inputs and outputs of every frame, before encoding. */
+async function run(file: string, temporal: number, style: ChannelStats | RgbImage = scream, extra = {}) {
+  const ins: Uint8Array[] = [], outs: Uint8Array[] = [];
+  const r = await model.stylizeVideo(file, [style], {
+    output: clip('measure.mkv'), temporal, temporalBlend: 0, ...extra,
+    onFrame: ({ input, output }) => { ins.push(toInterleavedU8(input)); outs.push(toInterleavedU8(output)); },
+  });
+  return { ins, outs, r };
+}
+
+test('temporal blending (the default) lowers the flicker of a pan; smoothing the statistics alone hardly changes it', { skip }, async () => {
+  const plain = await run(clip('pan.mp4'), 0);
+  const stats = await run(clip('pan.mp4'), 1);
+  const blend = await run(clip('pan.mp4'), 0, scream, { temporalBlend: DEFAULT_TEMPORAL_BLEND });
+  const f0 = flickerRatio(plain.ins, plain.outs), fs = flickerRatio(stats.ins, stats.outs), fb = flickerRatio(blend.ins, blend.outs);
+  assert.ok(fb < 0.9 * f0, `flicker ${fb} with blending vs ${f0} without`);
+  // what scripts/flicker.ts found: a pan barely moves the feature statistics
+  assert.ok(Math.abs(fs / f0 - 1) < 0.1, `flicker ${fs} with smoothed statistics vs ${f0}`);
+  assert.ok(meanAbsDiff(stats.outs[23], plain.outs[23]) > 0, 'the statistics should be smoothed');
+  assert.deepEqual(stats.r.cuts, [0]);
+  assert.deepEqual(blend.r.cuts, [0]);
+});
+
+test('a scene cut restarts the smoothing', { skip }, async () => {
+  const plain = await run(clip('cut.mp4'), 0), smooth = await run(clip('cut.mp4'), 0.9, scream, { temporalBlend: 0.5 });
+  assert.deepEqual(smooth.r.cuts, [0, 12]);
+  // at the cut the frame is normalised with its own statistics and not blended, as without smoothing ...
+  assert.ok(meanAbsDiff(smooth.outs[12], plain.outs[12]) < 1e-3, `cut frame differs by ${meanAbsDiff(smooth.outs[12], plain.outs[12])}`);
+  // ... while later frames are smoothed (and would carry the first shot's statistics without the reset)
+  assert.ok(meanAbsDiff(smooth.outs[20], plain.outs[20]) > 1e-4);
+});
+
+test('--preserve-color fits the colours once, on the first frame', { skip }, async () => {
+  const style = await model.readStyle(STYLE, { styleSize: 128 });
+  const { outs } = await run(clip('pan.mp4'), 0, style, { preserveColor: true, styleSize: 128 });
+  const first = fromInterleavedU8((await frames(clip('pan.mp4')))[0], W, H);
+  const expected = toInterleavedU8(await model.stylizeToImage(first, [style], { preserveColor: true, styleSize: 128 }));
+  assert.ok(meanAbsDiff(outs[0], expected) < 1e-3);
+  // a later frame uses the first frame's fit, not its own (which would equal the image path's)
+  const later = fromInterleavedU8((await frames(clip('pan.mp4')))[23], W, H);
+  const own = toInterleavedU8(await model.stylizeToImage(later, [style], { preserveColor: true, styleSize: 128 }));
+  const once = toInterleavedU8(await model.stylizeToImage(later, [await model.styleStats(await preserved(style, first), { styleSize: 128 })]));
+  assert.ok(meanAbsDiff(outs[23], once) < 1e-3 && meanAbsDiff(once, own) > 0, `frame 23 should use the first frame's colour fit: ${meanAbsDiff(outs[23], once)} ${meanAbsDiff(once, own)}`);
+});
+
+async function preserved(style: RgbImage, content: RgbImage): Promise<RgbImage> {
+  const { preserveColor } = await import('../src/image/color.js');
+  return preserveColor(style, content);
+}
+
+test('bad video input: one line naming the file, exit 2, no output and no temporary file', { skip }, () => {
+  const cases: [string[], string][] = [
+    [['-c', clip('truncated.mp4')], 'truncated.mp4'],
+    [['-c', clip('corrupt.mp4')], 'corrupt.mp4'],
+    [['-c', clip('audio-only.mp4'), '-o', clip('bad.mp4')], 'no video stream'],
+    [['-c', clip('photo.mp4')], 'still image'],
+    [['-c', clip('zero.avi')], 'no frames'],
+    [['-c', clip('pan.mp4'), '--max-pixels', '10000'], 'more than the limit'],
+    [['-c', clip('pan.mp4'), '-o', clip('bad.avi')], '.avi'],
+  ];
+  for (const [args, mention] of cases) {
+    const out = args.includes('-o') ? args[args.indexOf('-o') + 1] : clip('bad.mp4');
+    const r = adain(['stylize', '-s', STYLE, '-o', out, '--style-size', '64', '-t', '1', ...args.filter((a, i) => a !== '-o' && args[i - 1] !== '-o')]);
+    assert.equal(r.code, 2, `${args.join(' ')}: exit ${r.code}: ${r.stderr}`);
+    const lines = r.stderr.trim().split('\n');
+    assert.equal(lines.length, 1, `one line expected: ${r.stderr}`);
+    assert.ok(lines[0].includes(mention), `'${lines[0]}' should mention ${mention}`);
+    assert.ok(!existsSync(out), `${out} must not exist`);
+    assert.deepEqual(readdirSync(tmp).filter((f) => f.endsWith('.tmp')), [], 'temporary files left behind');
+  }
+});
+
+test('ffmpeg missing: a one-line error saying how to install it', { skip }, () => {
+  const r = adain(['stylize', '-c', clip('pan.mp4'), '-s', STYLE, '-o', clip('none.mp4')], { ADAIN_FFMPEG: path.join(tmp, 'no-such-ffmpeg') });
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr.trim(), /^adain: error: ffmpeg was not found .*apt-get install ffmpeg[^\n]*$/);
+});
+
+test('Ctrl-C stops the run and leaves no partial file', { skip }, async () => {
+  const dir = path.join(tmp, 'sigint');
+  mkdirSync(dir);
+  const child = spawn(process.execPath, [BIN, 'stylize', '-c', clip('long.mp4'), '-s', STYLE, '-o', path.join(dir, 'out.mp4'), '--style-size', '64', '-t', '1'], {
+    env: { ...process.env, ADAIN_MODELS_DIR: MODELS_DIR }, stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exit = new Promise<number | null>((resolve) => child.on('close', resolve));
+  // interrupt once the temporary output holds some frames
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const tmpFile = readdirSync(dir).find((f) => f.endsWith('.tmp'));
+    if (tmpFile && statSync(path.join(dir, tmpFile)).size > 0) break;
+    assert.ok(Date.now() < deadline, `no temporary file appeared: ${stderr}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  child.kill('SIGINT');
+  assert.equal(await exit, 130, stderr);
+  assert.deepEqual(readdirSync(dir), []);
+  assert.match(stderr, /interrupted/);
+});
+
+test('a folder of contents may mix images and videos', { skip }, () => {
+  const dir = path.join(tmp, 'mixed'), out = path.join(tmp, 'mixed-out');
+  mkdirSync(dir);
+  copyFileSync(clip('anim.gif'), path.join(dir, 'still.gif'));
+  copyFileSync(clip('odd.webm'), path.join(dir, 'clip.webm'));
+  const r = adain(['stylize', '-c', dir, '-s', STYLE, '-o', out, '--style-size', '64', '-t', '1', '-q']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(readdirSync(out).sort(), ['clip_stylized_scream.webm', 'still_stylized_scream.png']);
+  assert.equal(probe(path.join(out, 'clip_stylized_scream.webm')).frames, 12);
+});
+
+test('readAhead keeps at most depth items in flight and passes errors on', async () => {
+  let pulled = 0, consumed = 0, maxAhead = 0;
+  async function* source() {
+    for (let i = 0; i < 10; i++) {
+      pulled++;
+      maxAhead = Math.max(maxAhead, pulled - consumed);
+      await new Promise((r) => setTimeout(r, 1));
+      yield i;
+    }
+    throw new Error('boom');
+  }
+  const got: number[] = [];
+  await assert.rejects(async () => {
+    for await (const x of readAhead(source(), 3)) {
+      got.push(x);
+      await new Promise((r) => setTimeout(r, 3));
+      consumed++;
+    }
+  }, /boom/);
+  assert.deepEqual(got, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  assert.ok(maxAhead <= 4, `ran ${maxAhead} ahead`);
+});
+
+test('TemporalStats: a moving average of mean and std, restarted on a jump', () => {
+  const s = (m: number, d: number): ChannelStats => ({ mean: Float32Array.of(m), std: Float32Array.of(d) });
+  const t = new TemporalStats({ strength: 0.5 });
+  assert.deepEqual([...t.next(s(1, 1)).mean], [1]);
+  const second = t.next(s(1.1, 1.2));
+  assert.ok(Math.abs(second.mean[0] - 1.05) < 1e-6 && Math.abs(second.std[0] - 1.1) < 1e-6);
+  // a jump of the statistics, or of the pixels, is a cut: the frame's own statistics are used
+  assert.deepEqual([...t.next(s(3, 1)).mean], [3]);
+  assert.deepEqual([...t.next(s(3.01, 1), 0.5).mean].map((x) => +x.toFixed(4)), [3.01]);
+  assert.deepEqual(t.cuts, [0, 2, 3]);
+});
+
+test('OutputBlend: still pixels settle, changed pixels follow the new frame, a cut restarts', () => {
+  const blend = new OutputBlend(0.5);
+  const still = new Uint8Array([10, 10, 10, 200, 200, 200]);
+  const moved = new Uint8Array([10, 10, 10, 40, 40, 40]);
+  const first = Float32Array.of(0, 0, 0, 0, 0, 0);
+  blend.apply(first, still, false);
+  const second = Float32Array.of(1, 1, 1, 1, 1, 1); // planar: R of both pixels, then G, then B
+  blend.apply(second, moved, false);
+  // pixel 0 did not change: half the previous output; pixel 1 changed by 160 levels: the new one
+  assert.deepEqual([second[0], second[2], second[4]], [0.5, 0.5, 0.5]);
+  assert.ok(second[1] > 0.999 && second[3] > 0.999 && second[5] > 0.999);
+  const third = Float32Array.of(1, 1, 1, 1, 1, 1);
+  blend.apply(third, moved, true);
+  assert.deepEqual([...third], [1, 1, 1, 1, 1, 1]);
+});
+
+test('adain bench video reports the pipeline and the stylisation alone', { skip }, () => {
+  const r = spawnSync(process.execPath, [BIN, 'bench', 'video', '--size', '64x48', '--frames', '4', '--threads', '1', '--json'], {
+    encoding: 'utf8', env: { ...process.env, ADAIN_MODELS_DIR: MODELS_DIR }, timeout: 120_000,
+  });
+  assert.equal(r.status, 0, r.stderr);
+  const row = JSON.parse(r.stdout) as { frames: number; pipelineFps: number; stylizeFps: number };
+  assert.equal(row.frames, 4);
+  assert.ok(row.pipelineFps > 0 && row.stylizeFps > 0);
+});
