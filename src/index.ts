@@ -10,6 +10,7 @@ export { preserveColor } from './image/color.js';
 export { readWeights } from './weights/index.js';
 export { readSafetensors, writeSafetensors } from './weights/safetensors.js';
 export { UserError } from './errors.js';
+export { availableExecutionProviders, checkExecutionProvider, defaultExecutionProvider, setDefaultExecutionProvider, type RuntimeOptions } from './runtime/session.js';
 export type { CutLayer } from './models/architectures.js';
 export type { Tensor, TensorMap } from './weights/tensor.js';
 export { exportStylizer, readStyleStatsFile, type ExportOptions, type ExportResult } from './export/export.js';
@@ -17,3 +18,7 @@ export { stylizeVideoFile, outputSize, type StylizeVideoOptions, type VideoFrame
 export { probeVideo, type VideoInfo } from './video/probe.js';
 export { TemporalStats, OutputBlend, DEFAULT_TEMPORAL, DEFAULT_TEMPORAL_BLEND, type TemporalOptions } from './video/temporal.js';
 export type { AudioHandling } from './video/encode.js';
+export { calibrateModel, type CalibrateModelOptions } from './quant/calibrate-model.js';
+export { readCalibration, findCalibration, calibrationPathFor, type Calibration } from './quant/calibrate.js';
+export type { PrecisionOption } from './quant/precision.js';
+export type { Precision } from './stylize/network.js';

@@ -40,7 +40,7 @@ test('adain bench --json on cd16x-r41 at 64x64 gives uniform rows', { skip }, as
   const rows = JSON.parse(out.join('')) as Record<string, unknown>[];
   assert.equal(rows.length, 1);
   const [row] = rows;
-  assert.deepEqual(Object.keys(row).sort(), ['gflops', 'model', 'ms', 'of_peak', 'ratio', 'size', 'torch_ms']);
+  assert.deepEqual(Object.keys(row).sort(), ['gflops', 'model', 'ms', 'of_peak', 'precision', 'ratio', 'size', 'torch_ms']);
   assert.equal(row.model, 'cd16x-r41');
   assert.equal(row.size, 64);
   assert.equal(row.torch_ms, null);

@@ -1,13 +1,15 @@
 import { REFERENCE_CHANNELS, REFERENCE_SIDE } from './reference-conv.js';
 import type { BenchResult } from './run.js';
 import type { TorchStatus } from './torch.js';
+import { describeCpu } from './cpu.js';
 
-const HEADERS = ['model', 'size', 'ms', 'GFLOP/s', 'of_peak', 'torch ms', 'vs torch'] as const;
+const HEADERS = ['model', 'precision', 'size', 'ms', 'GFLOP/s', 'of_peak', 'torch ms', 'vs torch'] as const;
 
 /** The rows as an aligned text table (model left-aligned, numbers right-aligned) and a footer. */
 export function formatTable(r: BenchResult): string {
   const cells = r.rows.map((row) => [
     row.model,
+    row.precision,
     `${row.size}x${row.size}`,
     row.ms.toFixed(1),
     row.gflops.toFixed(1),
@@ -38,6 +40,7 @@ export function footer(r: BenchResult): string {
     `threads: ${r.threads}; median of ${r.runs} run${r.runs === 1 ? '' : 's'} after 1 warm-up; ${torch}`,
     `of_peak reference: onnxruntime, one 3x3 conv ${REFERENCE_CHANNELS}->${REFERENCE_CHANNELS} channels at ${REFERENCE_SIDE}x${REFERENCE_SIDE} (zero padding): ` +
       `${r.reference.ms.toFixed(1)} ms = ${r.reference.gflops.toFixed(1)} GFLOP/s`,
+    describeCpu(r.cpu),
   ].join('\n');
 }
 

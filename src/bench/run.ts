@@ -14,6 +14,11 @@ import { median, pseudoRandom, round, timeMs } from '../runtime/stats.js';
 import { settled } from '../runtime/settle.js';
 import { torchStatus, TorchWorker, type TorchStatus } from './torch.js';
 import { UserError } from '../errors.js';
+import { decoderWeights, encoderWeights } from '../models/canonical-weights.js';
+import { findCalibration, selectedRanges } from '../quant/calibrate.js';
+import { Network, type Precision } from '../stylize/network.js';
+import { readWeights } from '../weights/index.js';
+import { cpuInfo, type CpuInfo } from './cpu.js';
 
 export interface BenchOptions {
   modelsDir?: string;
@@ -25,6 +30,8 @@ export interface BenchOptions {
   threads: number;
   /** Compare with PyTorch when it is installed. */
   torch: boolean;
+  /** fp32 always runs; int8 rows for models with a calibration (`adain calibrate`). Default fp32 only. */
+  precisions?: Precision[];
   /** Skipped models, PyTorch problems and progress, one line each (the CLI sends them to stderr). */
   onNote?: (line: string) => void;
 }
@@ -32,6 +39,8 @@ export interface BenchOptions {
 /** One model at one size. The JSON output is an array of these. */
 export interface BenchRow {
   model: string;
+  /** fp32, or int8 (the QDQ graphs, quant/qdq.ts); PyTorch is always float32. */
+  precision: Precision;
   /** Side of the square content and style images. */
   size: number;
   /** Median ms of one stylisation: encode content + encode style + AdaIN + decode. */
@@ -61,6 +70,8 @@ export interface BenchResult {
   runs: number;
   reference: ReferenceResult;
   torch: TorchStatus;
+  /** The CPU, for int8 rows whose speed depends on VNNI. */
+  cpu: CpuInfo;
 }
 
 export async function runBench(opts: BenchOptions): Promise<BenchResult> {
@@ -79,6 +90,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
   try {
     for (const m of selection.available) {
       const { net, arch } = await loadBenchNetwork(m, opts.threads);
+      const int8 = opts.precisions?.includes('int8') ? await loadInt8(m.spec.encoder.kind, m.spec.encoder.cut, m.encoderFile, m.decoderFile, opts.threads, (line) => note(`${m.spec.name}: ${line}`)) : null;
       let torchOk = worker !== null;
       if (worker) await worker.load(arch).catch((e: Error) => { torchOk = false; note(`PyTorch failed on ${m.spec.name}: ${e.message}`); });
       try {
@@ -88,16 +100,20 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
           const side = roundUp(size, net.factor);
           const content = image(size, 1), style = image(size, 2);
           const ort = () => timeMs(() => stylizeImage(net, content, [style])).then(settled);
+          const ortInt8: Measure | null = int8 ? { run: () => timeMs(() => stylizeImage(int8, content, [style])).then(settled) } : null;
           const torchRun: Measure | null = torchOk && worker ? {
             run: () => worker.time(side),
             onError: (e) => note(`PyTorch failed on ${m.spec.name} at ${size}: ${e.message}`),
           } : null;
-          const [ortMs, torchMs, refMs] = await interleave(opts.runs, [{ run: ort }, torchRun, { run: () => reference.time().then(settled) }]);
+          const [ortMs, int8Ms, torchMs, refMs] = await interleave(opts.runs, [{ run: ort }, ortInt8, torchRun, { run: () => reference.time().then(settled) }]);
           allRef.push(...refMs);
-          rows.push(makeRow(m.spec.name, size, stylisationFlops(arch, side), ortMs, torchMs, refMs));
+          const flops = stylisationFlops(arch, side);
+          rows.push(makeRow(m.spec.name, 'fp32', size, flops, ortMs, torchMs, refMs));
+          if (int8Ms) rows.push(makeRow(m.spec.name, 'int8', size, flops, int8Ms, torchMs, refMs));
         }
       } finally {
         await net.dispose();
+        await int8?.dispose();
       }
     }
   } finally {
@@ -106,18 +122,30 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
   }
   const refMs = median(allRef);
   return {
-    rows, threads: opts.threads, runs: opts.runs, torch,
+    rows, threads: opts.threads, runs: opts.runs, torch, cpu: await cpuInfo(),
     reference: { name: REFERENCE_NAME, ms: round(refMs, 2), gflops: round(REFERENCE_FLOPS / refMs / 1e6, 1) },
   };
 }
 
-function makeRow(model: string, size: number, flops: number, ortMs: number[], torchMs: number[] | null, refMs: number[]): BenchRow {
+/** The int8 network when the model's files have a calibration; null (with a note) otherwise. */
+async function loadInt8(kind: Parameters<typeof encoderWeights>[0], cut: Parameters<typeof encoderWeights>[1], encoderFile: string, decoderFile: string, threads: number, note: (line: string) => void): Promise<Network | null> {
+  const found = await findCalibration(encoderFile, decoderFile);
+  if (!found.found) {
+    note('no int8 rows: no calibration (run `adain calibrate --model NAME`)');
+    return null;
+  }
+  const enc = encoderWeights(kind, cut, await readWeights(encoderFile), encoderFile);
+  const dec = decoderWeights(cut, await readWeights(decoderFile), decoderFile);
+  return Network.fromWeights(kind, cut, enc, dec, { threads, int8: selectedRanges(found.calibration) }, decoderFile);
+}
+
+function makeRow(model: string, precision: Precision, size: number, flops: number, ortMs: number[], torchMs: number[] | null, refMs: number[]): BenchRow {
   const ms = median(ortMs);
   const gflops = flops / ms / 1e6;
   const refGflops = REFERENCE_FLOPS / median(refMs) / 1e6;
   const tMs = torchMs ? median(torchMs) : null;
   return {
-    model, size,
+    model, precision, size,
     ms: round(ms, 2),
     gflops: round(gflops, 1),
     torch_ms: tMs === null ? null : round(tMs, 2),

@@ -7,6 +7,14 @@ import { formatTrainJson, formatTrainTable, trainFooter } from '../bench/train-f
 import { DEFAULT_DATA_CONTENT, DEFAULT_DATA_STYLE, runTrainBench, TRAIN_BENCH_MODELS, TRAIN_BENCH_WARMUP } from '../bench/train-run.js';
 import { defaultThreads } from '../runtime/session.js';
 import { collectNames, parseInteger, parseSizes, withParentFlags } from './options.js';
+import type { Precision } from '../stylize/network.js';
+import { InvalidArgumentError } from 'commander';
+
+function parsePrecisionList(v: string): Precision[] {
+  const list = v.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const p of list) if (p !== 'fp32' && p !== 'int8') throw new InvalidArgumentError(`${p} is not a precision; use fp32, int8 or fp32,int8`);
+  return [...new Set(list as Precision[])];
+}
 
 interface BenchFlags {
   modelsDir?: string;
@@ -16,6 +24,7 @@ interface BenchFlags {
   threads: number;
   json?: boolean;
   torch: boolean;
+  precision: Precision[];
 }
 
 const HELP = `
@@ -31,8 +40,12 @@ A model is benchmarked when its files are present (see \`adain models\`); the ot
 skipped with a note on stderr. PyTorch is the first of $ADAIN_TORCH_PYTHON,
 /usr/bin/python3, python3 that can import torch (it runs scripts/bench_torch.py).
 
---json prints an array of rows {model, size, ms, gflops, torch_ms, ratio, of_peak}
-(torch_ms and ratio are null without PyTorch). Every row is a model: the reference conv
+--precision fp32,int8 adds an int8 row (the QDQ graphs of stylize --precision int8) for each
+model that has a calibration (\`adain calibrate\`), timed in turn with the fp32 one; the footer
+names the CPU and whether it has AVX-512 VNNI / AVX-VNNI, which int8 speed depends on.
+
+--json prints an array of rows {model, precision, size, ms, gflops, torch_ms, ratio, of_peak}
+(torch_ms and ratio are null without PyTorch; PyTorch is float32 in every row). Every row is a model: the reference conv
 and the thread count go to stderr instead, as the table's footer does.
 `;
 
@@ -64,10 +77,11 @@ export function benchCommand(io: BenchOutput = PROCESS_OUTPUT): Command {
     .addOption(new Option('--threads <n>', 'intra-op threads for onnxruntime and PyTorch').argParser(parseInteger('a thread count', 1, 1024)).default(defaultThreads(), `all cores: ${defaultThreads()}`))
     .option('--json', 'print a JSON array of rows instead of the table')
     .option('--no-torch', 'do not compare with PyTorch')
+    .addOption(new Option('--precision <list>', 'fp32, int8 or fp32,int8 (int8 needs a calibration)').argParser(parsePrecisionList).default(['fp32'], 'fp32'))
     .addHelpText('after', HELP)
     .action(async (o: BenchFlags) => {
       const result = await runBench({
-        modelsDir: o.modelsDir, models: o.model, sizes: o.sizes, runs: o.runs, threads: o.threads, torch: o.torch,
+        modelsDir: o.modelsDir, models: o.model, sizes: o.sizes, runs: o.runs, threads: o.threads, torch: o.torch, precisions: o.precision,
         onNote: (line) => io.stderr(`bench: ${line}\n`),
       });
       if (o.json) {

@@ -13,6 +13,7 @@ import { checkOutputFile, checkOutputFolder, fileIdentity, isWithinFolder, refus
 import { createProgress, lazyProgress } from './progress.js';
 import { DEFAULT_TEMPORAL, DEFAULT_TEMPORAL_BLEND, folderVideoExtension, isVideoContent, prepareVideo, stylizeVideoInFolder } from './stylize-video.js';
 import { hasVideoExtension, OUTPUT_EXTENSIONS, VIDEO_EXTENSIONS } from '../video/formats.js';
+import { PRECISION_OPTIONS, type PrecisionOption } from '../quant/precision.js';
 
 export interface StylizeFlags {
   content: string;
@@ -36,6 +37,7 @@ export interface StylizeFlags {
   quiet?: boolean;
   temporal: number;
   temporalBlend: number;
+  precision: PrecisionOption;
 }
 
 /** What this command writes in folder mode; in a content or style folder that holds the output folder, such files are results of an earlier run, not inputs. */
@@ -89,6 +91,7 @@ export function stylizeCommand(): Command {
     .addOption(new Option('--format <fmt>', 'output format in folder mode').choices(['png', 'jpeg', 'webp']))
     .option('-t, --threads <n>', 'CPU threads', parseInteger('a thread count'), defaultThreads())
     .option('--no-download', 'never download missing weights')
+    .addOption(new Option('--precision <p>', 'fp32; int8 (needs `adain calibrate` once); auto: int8 when calibrated and faster on this CPU').choices(PRECISION_OPTIONS).default('fp32'))
     .option('--temporal <s>', 'videos: smoothing of the content statistics across frames (0 = frame by frame); reset at scene cuts', parseNumber('a number', 0, 1), DEFAULT_TEMPORAL)
     .option('--temporal-blend <k>', 'videos: mix each output pixel with the previous output\'s where the input pixel did not change (0 = off); reset at scene cuts', parseNumber('a number', 0, 0.99), DEFAULT_TEMPORAL_BLEND)
     .option('-q, --quiet', 'print nothing but errors')
@@ -113,6 +116,7 @@ async function openModel(o: StylizeFlags): Promise<StyleModel> {
   try {
     return await loadModel(o.model, {
       modelsDir: o.modelsDir, encoder: o.encoder, decoder: o.decoder, threads: o.threads, download: o.download, onProgress: dl.onProgress,
+      precision: o.precision,
     });
   } finally {
     dl.stop();

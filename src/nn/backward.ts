@@ -21,6 +21,18 @@ type Backward = (dy: string) => ((() => string) | null)[];
 
 interface TapeNode { inputs: string[]; output: string; backward: Backward }
 
+export interface TapeOptions {
+  /**
+   * How a conv weight gradient takes its k*k shifted copies: 'grouped' (default) as one
+   * depthwise Conv with k*k outputs per group, the fastest on the CPU provider; 'batched' as a
+   * one-channel Conv over the channels folded into the batch, for onnxruntime 1.30's WebGPU
+   * provider: when the outputs per group (9 here) are not a multiple of 4 but the total is, its
+   * grouped Conv computes outputs four at a time from the group of the first of the four, so
+   * some come from the wrong channel (wrong weight gradients, correct losses).
+   */
+  unfold?: 'grouped' | 'batched';
+}
+
 export class Tape {
   private readonly nodes: TapeNode[] = [];
   private readonly shapes = new Map<string, Shape>();
@@ -28,7 +40,7 @@ export class Tape {
   /** Values that depend on a parameter, i.e. that need gradients. */
   private readonly live = new Set<string>();
 
-  constructor(readonly g: Graph) {}
+  constructor(readonly g: Graph, readonly opts: TapeOptions = {}) {}
 
   /** A float graph input; gradients are computed for `param` inputs. */
   input(name: string, shape: Shape, param = false): string {
@@ -102,7 +114,7 @@ export function conv(t: Tape, x: string, w: string, b: string): string {
   const y = convValid(g, x, w, b, k);
   return t.record(y, yShape, [x, w, b], (dy) => [
     () => g.op('Conv', [dy, flipKernel(g, w)], { kernel_shape: { ints: [k, k] }, pads: { ints: [k - 1, k - 1, k - 1, k - 1] } }),
-    () => convWeightGrad(g, x, t.shape(x), dy, yShape, k),
+    () => convWeightGrad(g, x, t.shape(x), dy, yShape, k, t.opts.unfold ?? 'grouped'),
     () => g.op('ReduceSum', [dy, g.int64([0, 2, 3])], { keepdims: { i: 0 } }),
   ]);
 }
@@ -265,7 +277,7 @@ function flipKernel(g: Graph, w: string): string {
  * left operand: onnxruntime packs the right one, and packing the small side is cheaper
  * (16 channels at 256x256, batch 8: 85 -> 60 ms).
  */
-function convWeightGrad(g: Graph, x: string, xShape: Shape, dy: string, dyShape: Shape, k: number): string {
+function convWeightGrad(g: Graph, x: string, xShape: Shape, dy: string, dyShape: Shape, k: number, how: 'grouped' | 'batched'): string {
   const [n, ci, hi, wi] = xShape;
   const [, co, ho, wo] = dyShape;
   const kk = k * k;
@@ -274,28 +286,36 @@ function convWeightGrad(g: Graph, x: string, xShape: Shape, dy: string, dyShape:
   const matmulT = (a: string, b: string) =>
     g.op('ReduceSum', [g.op('MatMul', [a, g.op('Transpose', [b], { perm: { ints: [0, 2, 1] } })]), g.int64([0])], { keepdims: { i: 0 } });
   if (ci <= co) {
-    const ux = unfold(g, x, ci, k, false); // [n, ci*kk, ho, wo]: ux[i,s,p] = x[i,p+s]
+    const ux = unfold(g, x, xShape, k, false, how); // [n, ci*kk, ho, wo]: ux[i,s,p] = x[i,p+s]
     const m = matmulT(flat(ux, ci * kk, ho * wo), flat(dy, co, ho * wo)); // [ci*kk, co]
     return g.op('Reshape', [g.op('Transpose', [m], { perm: { ints: [1, 0] } }), g.int64([co, ci, k, k])]);
   }
-  const udy = unfold(g, dy, co, k, true); // [n, co*kk, hi, wi]: udy[o,s,q] = dy[o,q-s]
+  const udy = unfold(g, dy, dyShape, k, true, how); // [n, co*kk, hi, wi]: udy[o,s,q] = dy[o,q-s]
   const m = matmulT(flat(udy, co * kk, hi * wi), flat(x, ci, hi * wi)); // [co*kk, ci]
   return g.op('Reshape', [g.op('Transpose', [g.op('Reshape', [m, g.int64([co, kk, ci])])], { perm: { ints: [0, 2, 1] } }), g.int64([co, ci, k, k])]);
 }
 
 /**
- * The k*k shifted copies of each channel, as a depthwise Conv with one-hot kernels:
+ * The k*k shifted copies of each channel, as a Conv with one-hot kernels:
  * out[c*kk + s] at p = v[c, p+s] (valid), or with `full` = v[c, p-s] (zero padding k-1).
+ * 'grouped': one depthwise Conv; 'batched': the same values from a one-channel Conv over
+ * [n*c, 1, h, w], whose [n*c, kk, ...] output has the same memory layout (see TapeOptions).
  */
-function unfold(g: Graph, v: string, c: number, k: number, full: boolean): string {
+function unfold(g: Graph, v: string, shape: Shape, k: number, full: boolean, how: 'grouped' | 'batched'): string {
+  const [n, c, h, w] = shape;
   const kk = k * k;
-  const kernel = new Float32Array(c * kk * kk);
-  for (let ch = 0; ch < c; ch++) {
+  const groups = how === 'grouped' ? c : 1;
+  const kernel = new Float32Array(groups * kk * kk);
+  for (let ch = 0; ch < groups; ch++) {
     for (let s = 0; s < kk; s++) kernel[(ch * kk + s) * kk + (full ? kk - 1 - s : s)] = 1;
   }
-  const w = g.initializer(`unfold${k}x${k}_${c}${full ? '_full' : ''}`, { shape: [c * kk, 1, k, k], data: kernel });
+  const weight = g.initializer(`unfold${k}x${k}_${groups}${full ? '_full' : ''}`, { shape: [groups * kk, 1, k, k], data: kernel });
   const pad = full ? k - 1 : 0;
-  return g.op('Conv', [v, w], { group: { i: c }, kernel_shape: { ints: [k, k] }, pads: { ints: [pad, pad, pad, pad] } });
+  const attrs = { kernel_shape: { ints: [k, k] }, pads: { ints: [pad, pad, pad, pad] } };
+  if (how === 'grouped') return g.op('Conv', [v, weight], { group: { i: c }, ...attrs });
+  const out = g.op('Conv', [g.op('Reshape', [v, g.int64([n * c, 1, h, w])]), weight], attrs);
+  const side = (d: number) => d + 2 * pad - k + 1;
+  return g.op('Reshape', [out, g.int64([n, c * kk, side(h), side(w)])]);
 }
 
 /**

@@ -9,7 +9,7 @@ export type Attr = { i: number } | { f: number } | { s: string } | { ints: numbe
 /** A dimension: a fixed size or a symbolic name (dynamic). */
 export type Dim = number | string;
 
-export const ElemType = { float: 1, float16: 10, uint8: 2, int64: 7 } as const;
+export const ElemType = { float: 1, float16: 10, uint8: 2, int8: 3, int32: 6, int64: 7 } as const;
 export type ElemTypeName = keyof typeof ElemType;
 
 /**
@@ -53,6 +53,16 @@ export class Graph {
     this.inits.push(onnx.TensorProto.create({
       name, dims: t.shape, dataType: ElemType.float,
       rawData: new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength),
+    }));
+    return name;
+  }
+
+  /** A tensor of any element type given as its raw little-endian bytes (quantised weights, scales, zero points). */
+  typedInitializer(prefix: string, dims: number[], type: ElemTypeName, data: Float32Array | Int32Array | Int8Array | Uint8Array): string {
+    const name = this.fresh(prefix);
+    this.inits.push(onnx.TensorProto.create({
+      name, dims, dataType: ElemType[type],
+      rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
     }));
     return name;
   }

@@ -7,8 +7,16 @@ import { decoderWeights, encoderWeights, type ConvWeights, type EncoderKind } fr
 import { decoderModel, encoderModel } from '../models/graphs.js';
 import { createSession, runFloat, type RuntimeOptions } from '../runtime/session.js';
 import { readWeights } from '../weights/index.js';
+import { qdqDecoderModel, qdqEncoderModel, type QuantSpec } from '../quant/qdq.js';
 import type { FeatureMap } from './features.js';
 import { peakBytesPerPixel } from './tiled.js';
+
+export type Precision = 'fp32' | 'int8';
+
+export interface NetworkOptions extends RuntimeOptions {
+  /** Build the int8 (QDQ) graphs with these calibrated activation ranges; fp32 without. */
+  int8?: QuantSpec;
+}
 
 /**
  * An encoder + decoder pair as two onnxruntime sessions, built once. Graphs have dynamic
@@ -25,6 +33,7 @@ export class Network {
     readonly decoderBytesPerPixel: number,
     private readonly encoder: ort.InferenceSession,
     private readonly decoder: ort.InferenceSession,
+    readonly precision: Precision = 'fp32',
   ) {}
 
   /** Images are padded to a multiple of this before encoding (2 per pooling). */
@@ -32,13 +41,13 @@ export class Network {
     return downsampleFactor(this.cut);
   }
 
-  static async fromFiles(kind: EncoderKind, cut: CutLayer, encoderFile: string, decoderFile: string, opts: RuntimeOptions = {}): Promise<Network> {
+  static async fromFiles(kind: EncoderKind, cut: CutLayer, encoderFile: string, decoderFile: string, opts: NetworkOptions = {}): Promise<Network> {
     const enc = encoderWeights(kind, cut, await readWeights(encoderFile), encoderFile);
     const dec = decoderWeights(cut, await readWeights(decoderFile), decoderFile);
     return Network.fromWeights(kind, cut, enc, dec, opts, decoderFile);
   }
 
-  static async fromWeights(kind: EncoderKind, cut: CutLayer, enc: ConvWeights, dec: ConvWeights, opts: RuntimeOptions = {}, decoderFile = 'decoder'): Promise<Network> {
+  static async fromWeights(kind: EncoderKind, cut: CutLayer, enc: ConvWeights, dec: ConvWeights, opts: NetworkOptions = {}, decoderFile = 'decoder'): Promise<Network> {
     const encLayers = encoderLayers(cut, kind !== 'vgg19bn');
     const decLayers = decoderLayers(cut);
     const featC = [...enc.values()].at(-1)!.weight.shape[0];
@@ -47,11 +56,12 @@ export class Network {
     if (first.weight.shape[1] !== featC || last.weight.shape[0] !== 3) {
       throw new UserError(`${decoderFile}: decoder maps ${first.weight.shape[1]} channels to ${last.weight.shape[0]}, the encoder gives ${featC} at ${cut}; use the decoder trained for this encoder`);
     }
+    const q = opts.int8;
     const [encoder, decoder] = await Promise.all([
-      createSession(encoderModel(encLayers, enc, [cut]), opts),
-      createSession(decoderModel(decLayers, dec), opts),
+      createSession(q ? qdqEncoderModel(encLayers, enc, [cut], q.encoder) : encoderModel(encLayers, enc, [cut]), opts),
+      createSession(q ? qdqDecoderModel(decLayers, dec, q.decoder) : decoderModel(decLayers, dec), opts),
     ]);
-    return new Network(kind, cut, featC, peakBytesPerPixel(encLayers, enc), peakBytesPerPixel(decLayers, dec), encoder, decoder);
+    return new Network(kind, cut, featC, peakBytesPerPixel(encLayers, enc), peakBytesPerPixel(decLayers, dec), encoder, decoder, q ? 'int8' : 'fp32');
   }
 
   /** Features of an image whose sides are multiples of `factor`. */

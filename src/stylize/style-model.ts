@@ -6,7 +6,8 @@ import { resolveWeightFile, type ResolveOptions } from '../models/resolve.js';
 import type { RuntimeOptions } from '../runtime/session.js';
 import type { ChannelStats } from './features.js';
 import { stylizeImage, styleStats, type StylizeOptions } from './model.js';
-import { Network } from './network.js';
+import type { Network } from './network.js';
+import { openNetwork, type PrecisionOption } from '../quant/precision.js';
 import { stylizeVideoFile, type StylizeVideoOptions, type VideoResult } from '../video/stylize-video.js';
 
 /** An image as a file path, encoded bytes, or decoded planar RGB. */
@@ -17,6 +18,11 @@ export interface LoadModelOptions extends RuntimeOptions, Omit<ResolveOptions, '
   encoder?: string;
   /** Use this decoder weights file (a PyTorch checkpoint or the project's safetensors) instead of the registry's. */
   decoder?: string;
+  /**
+   * fp32 (default); int8 (needs a calibration of these weights: `adain calibrate`); auto: int8
+   * when calibrated and faster on this CPU, else fp32. `model.network.precision` says which.
+   */
+  precision?: PrecisionOption;
 }
 
 export interface StylizeImageOptions extends Omit<StylizeOptions, 'mask'> {
@@ -112,6 +118,8 @@ export async function loadModel(name: string = DEFAULT_MODEL, opts: LoadModelOpt
   const spec = findModel(name);
   const encoderFile = opts.encoder ?? (await resolveWeightFile(spec.encoder.weights, opts));
   const decoderFile = opts.decoder ?? (await resolveWeightFile(spec.decoder.weights, opts));
-  const net = await Network.fromFiles(spec.encoder.kind, spec.encoder.cut, encoderFile, decoderFile, opts);
+  const net = await openNetwork(spec.encoder.kind, spec.encoder.cut, encoderFile, decoderFile, {
+    ...opts, modelName: spec.name, userDecoder: opts.decoder !== undefined,
+  });
   return new StyleModel(spec, net);
 }

@@ -3,6 +3,7 @@ import { CUT_LAYERS, convNames, decoderLayers, downsampleFactor, encoderLayers, 
 import type { ConvWeights, EncoderKind } from '../models/canonical-weights.js';
 import { conv, maxPool2, reflectPad, relu, Tape, upsample2 } from '../nn/backward.js';
 import { Graph } from '../onnx/graph.js';
+import { defaultExecutionProvider } from '../runtime/session.js';
 import { contentLoss, pixelLoss, styleLoss, totalVariationLoss, weightedSum, type StyleLossKind } from './losses.js';
 
 /**
@@ -45,6 +46,8 @@ export interface TrainStepSpec {
   styleWeight: number;
   /** Weight of the total-variation term on the decoded image (0 or absent: no term). */
   tvWeight?: number;
+  /** The provider the graph will run on (default: the runtime's default), for its workarounds. */
+  executionProvider?: string;
 }
 
 export const TRAIN_STEP_OPSET = 13;
@@ -54,7 +57,8 @@ export function trainStepModel(spec: TrainStepSpec): Uint8Array {
   const factor = downsampleFactor(cut);
   checkSizes(spec, factor);
   const g = new Graph('train_step');
-  const t = new Tape(g);
+  const provider = spec.executionProvider ?? defaultExecutionProvider();
+  const t = new Tape(g, { unfold: provider === 'webgpu' ? 'batched' : 'grouped' });
 
   const decoder = decoderLayers(cut);
   const decoderParams = new Map(convNames(decoder).map((name) => {

@@ -23,6 +23,8 @@ export interface StepRunnerSpec {
   batch: number;
   crop: number;
   threads: number;
+  /** Default: the runtime's (`setDefaultExecutionProvider`, $ADAIN_EP, else cpu). */
+  executionProvider?: string;
 }
 
 /** The mean losses over a set of batches (validation, or the objective on any fixed pairs). */
@@ -42,11 +44,12 @@ export class StepRunner {
   ) {}
 
   static async create(spec: StepRunnerSpec): Promise<StepRunner> {
-    const threads = { threads: spec.threads };
+    const threads = { threads: spec.threads, executionProvider: spec.executionProvider };
     const targets = await TargetEncoder.create(spec.kind, spec.cut, spec.styleLayers, spec.encoder, threads);
     const session = await createSession(trainStepModel({
       kind: spec.kind, cut: spec.cut, styleLayers: spec.styleLayers, encoder: spec.encoder, batch: spec.batch, height: spec.crop, width: spec.crop,
       mode: spec.mode, styleLoss: spec.styleLoss, contentWeight: spec.contentWeight, styleWeight: spec.styleWeight, tvWeight: spec.tvWeight,
+      executionProvider: spec.executionProvider,
       decoderShapes: new Map([...spec.decoder].map(([n, p]) => [n, { weight: p.weight.shape, bias: p.bias.shape }])),
     }), threads);
     // Weights are fed as tensors over the very arrays Adam updates in place: nothing is rebuilt per step.

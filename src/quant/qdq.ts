@@ -1,0 +1,280 @@
+/**
+ * int8 versions of the encoder and decoder graphs in ONNX's QDQ form, emitted directly by the
+ * graph builder (no Python quantisation tooling):
+ *
+ * - weights: s8, symmetric, one scale per output channel; biases int32 at scale
+ *   s_input * s_weight[c], as QLinearConv wants them;
+ * - activations: u8, one scale and zero point per tensor, from calibrated ranges.
+ *
+ * QuantizeLinear sits right after each ReLU (after the conv when there is none), so the reflect
+ * Pad, MaxPool and Resize that follow run on u8 values and the only float ops between a
+ * DequantizeLinear and the next QuantizeLinear are Conv (+ ReLU). That is the exact pattern
+ * onnxruntime fuses into QLinearConv; anything else between them (a float Pad, a second
+ * consumer of the ReLU output) leaves a DQ + float Conv, slower than plain fp32. AdaIN and the
+ * channel statistics are outside these graphs and stay in float.
+ */
+import { ElemType, Graph } from '../onnx/graph.js';
+import { maxPool2, reflectPad, upsample2 } from '../nn/layers.js';
+import type { ConvLayer, CutLayer, Layer } from '../models/architectures.js';
+import type { ConvWeights } from '../models/canonical-weights.js';
+import type { ConvParams } from '../nn/layers.js';
+
+/** The float range one quantised tensor must cover. */
+export interface ActivationRange { min: number; max: number }
+
+/**
+ * The ranges of one network's quantised tensors: `input` (the graph input) and, per conv layer
+ * name, that layer's output (after its ReLU when it has one).
+ */
+export type NetworkRanges = Record<string, ActivationRange>;
+
+/** The name of the range of the graph input in NetworkRanges. */
+export const INPUT_POINT = 'input';
+
+/**
+ * Per-channel divisors applied before quantising, by point (a conv's output, or `input`): channel
+ * c of that tensor is carried as x / s[c], and the next conv's input weights are multiplied by
+ * s[c]. Exact in float (ReLU, reflect Pad, MaxPool and nearest Resize commute with a positive
+ * per-channel scale), and it lets one per-tensor u8 range fit channels of very different sizes.
+ */
+export type ChannelScales = Record<string, number[]>;
+
+/** What the int8 graph of one network needs: per-tensor ranges of the equalised network, and the equalisation. */
+export interface NetworkQuant { ranges: NetworkRanges; scales: ChannelScales }
+export interface QuantSpec { encoder: NetworkQuant; decoder: NetworkQuant }
+
+interface QValue { value: string; scale: string; zp: string }
+
+/** u8 scale and zero point covering [min, max]; the range always includes 0 so that 0 is exact (ReLU outputs, padding). */
+export function u8Params(r: ActivationRange): { scale: number; zeroPoint: number } {
+  const lo = Math.min(r.min, 0), hi = Math.max(r.max, 0);
+  // a tensor that is always 0 (a dead channel set) still needs a positive scale
+  const scale = hi - lo > 1e-12 ? (hi - lo) / 255 : 1e-8;
+  const zeroPoint = Math.min(255, Math.max(0, Math.round(-lo / scale)));
+  return { scale, zeroPoint };
+}
+
+/** Symmetric per-output-channel s8 weights: scale[c] = max|w[c]| / 127. */
+export function quantizeWeights(w: ConvParams['weight']): { q: Int8Array; scales: Float32Array } {
+  const out = w.shape[0];
+  const per = w.data.length / out;
+  const q = new Int8Array(w.data.length);
+  const scales = new Float32Array(out);
+  for (let c = 0; c < out; c++) {
+    let amax = 0;
+    for (let i = c * per; i < (c + 1) * per; i++) amax = Math.max(amax, Math.abs(w.data[i]));
+    const s = amax > 0 ? amax / 127 : 1;
+    scales[c] = s;
+    for (let i = c * per; i < (c + 1) * per; i++) q[i] = Math.max(-127, Math.min(127, Math.round(w.data[i] / s)));
+  }
+  return { q, scales };
+}
+
+function quantize(g: Graph, x: string, r: ActivationRange, label: string): QValue {
+  const { scale, zeroPoint } = u8Params(r);
+  const s = g.typedInitializer(`${label}.act_scale`, [], 'float', new Float32Array([scale]));
+  const zp = g.typedInitializer(`${label}.act_zp`, [], 'uint8', new Uint8Array([zeroPoint]));
+  return { value: g.op('QuantizeLinear', [x, s, zp]), scale: s, zp };
+}
+
+function dequantize(g: Graph, q: QValue, outName?: string): string {
+  return g.op('DequantizeLinear', [q.value, q.scale, q.zp], {}, outName);
+}
+
+/** DQ(input) -> Conv(DQ(s8 weights), DQ(int32 bias)): the float island QLinearConv replaces. */
+function qdqConv(g: Graph, input: QValue, inputScale: number, name: string, p: ConvParams): string {
+  const k = p.weight.shape[2];
+  const out = p.weight.shape[0];
+  const { q, scales } = quantizeWeights(p.weight);
+  const wq = g.typedInitializer(`${name}.weight_q`, p.weight.shape, 'int8', q);
+  const ws = g.typedInitializer(`${name}.weight_scale`, [out], 'float', scales);
+  const wzp = g.typedInitializer(`${name}.weight_zp`, [out], 'int8', new Int8Array(out));
+  const bScales = new Float32Array(out), bq = new Int32Array(out);
+  for (let c = 0; c < out; c++) {
+    bScales[c] = inputScale * scales[c];
+    bq[c] = Math.max(-(2 ** 31), Math.min(2 ** 31 - 1, Math.round(p.bias.data[c] / bScales[c])));
+  }
+  const bqName = g.typedInitializer(`${name}.bias_q`, [out], 'int32', bq);
+  const bs = g.typedInitializer(`${name}.bias_scale`, [out], 'float', bScales);
+  const bzp = g.typedInitializer(`${name}.bias_zp`, [out], 'int32', new Int32Array(out));
+  const xf = dequantize(g, input);
+  const wf = g.op('DequantizeLinear', [wq, ws, wzp], { axis: { i: 0 } });
+  const bf = g.op('DequantizeLinear', [bqName, bs, bzp], { axis: { i: 0 } });
+  return g.op('Conv', [xf, wf, bf], { kernel_shape: { ints: [k, k] }, pads: { ints: [0, 0, 0, 0] }, strides: { ints: [1, 1] } });
+}
+
+/**
+ * The same conv as ConvInteger (u8 x s8 -> int32) with the scales applied in float after it:
+ * for a network's last conv, whose output leaves the graph (the encoder's features, which AdaIN
+ * divides by each channel's std: a per-tensor u8 step would swamp the quiet channels).
+ */
+function integerConv(g: Graph, input: QValue, inputScale: number, name: string, p: ConvParams): string {
+  const k = p.weight.shape[2];
+  const out = p.weight.shape[0];
+  const { q, scales } = quantizeWeights(p.weight);
+  const wq = g.typedInitializer(`${name}.weight_q`, p.weight.shape, 'int8', q);
+  // one zero point: onnxruntime's ConvInteger refuses per-channel ones, and symmetric weights have 0 in every channel
+  const wzp = g.typedInitializer(`${name}.weight_zp`, [], 'int8', new Int8Array(1));
+  const acc = g.op('ConvInteger', [input.value, wq, input.zp, wzp], { kernel_shape: { ints: [k, k] }, pads: { ints: [0, 0, 0, 0] }, strides: { ints: [1, 1] } });
+  const s = g.typedInitializer(`${name}.acc_scale`, [1, out, 1, 1], 'float', scales.map((x) => x * inputScale));
+  const b = g.typedInitializer(`${name}.bias`, [1, out, 1, 1], 'float', p.bias.data);
+  return g.op('Add', [g.op('Mul', [g.op('Cast', [acc], { to: { i: ElemType.float } }), s]), b]);
+}
+
+/** Weights with the equalisation folded in (see ChannelScales); the `input` scales are applied by the graph. */
+export function equalizeWeights(layers: readonly Layer[], w: ConvWeights, scales: ChannelScales): ConvWeights {
+  const out: ConvWeights = new Map([...w].map(([k, p]) => [k, { weight: { shape: p.weight.shape, data: Float32Array.from(p.weight.data) }, bias: { shape: p.bias.shape, data: Float32Array.from(p.bias.data) } }]));
+  const convs = layers.filter((l): l is ConvLayer => l.kind === 'conv');
+  const scaleInputs = (name: string, s: number[]) => {
+    const p = out.get(name)!;
+    const [o, c, kh, kw] = p.weight.shape;
+    for (let i = 0; i < o; i++) for (let j = 0; j < c; j++) for (let t = 0; t < kh * kw; t++) p.weight.data[(i * c + j) * kh * kw + t] *= s[j];
+  };
+  if (scales[INPUT_POINT]) scaleInputs(convs[0].name, scales[INPUT_POINT]);
+  convs.forEach((l, i) => {
+    const s = scales[l.name];
+    if (!s || i + 1 >= convs.length) return;
+    const p = out.get(l.name)!;
+    const per = p.weight.data.length / s.length;
+    for (let c = 0; c < s.length; c++) {
+      p.bias.data[c] /= s[c];
+      for (let k = c * per; k < (c + 1) * per; k++) p.weight.data[k] /= s[c];
+    }
+    scaleInputs(convs[i + 1].name, s);
+  });
+  return out;
+}
+
+/** The graph input divided by the `input` scales, when there are any. */
+function scaleInput(g: Graph, x: string, scales: ChannelScales): string {
+  const s = scales[INPUT_POINT];
+  if (!s) return x;
+  return g.op('Mul', [x, g.typedInitializer('input.channel_scale', [1, s.length, 1, 1], 'float', Float32Array.from(s, (v) => 1 / v))]);
+}
+
+function rangeOf(ranges: NetworkRanges, point: string, role: string): ActivationRange {
+  const r = ranges[point];
+  if (!r || !Number.isFinite(r.min) || !Number.isFinite(r.max)) {
+    throw new Error(`${role} calibration has no range for ${point}; recalibrate with \`adain calibrate\``);
+  }
+  return r;
+}
+
+/** Emits a layer list in QDQ form from a float input; returns the final and tapped values, quantised (float for a ConvInteger last conv). */
+function emitQdqLayers(g: Graph, x: string, layers: readonly Layer[], w: ConvWeights, ranges: NetworkRanges, role: string, floatLast = false): { out: QValue | string; taps: Map<CutLayer, QValue | string> } {
+  const taps = new Map<CutLayer, QValue | string>();
+  const lastConv = layers.filter((l) => l.kind === 'conv').at(-1);
+  let scale = u8Params(rangeOf(ranges, INPUT_POINT, role)).scale;
+  let q = quantize(g, x, rangeOf(ranges, INPUT_POINT, role), `${role}.input`);
+  for (const l of layers) {
+    // Pool and upsample keep the scale: max and nearest copy values, they do not compute new ones.
+    if (l.kind === 'pool') q = { ...q, value: maxPool2(g, q.value) };
+    else if (l.kind === 'up') q = { ...q, value: upsample2(g, q.value) };
+    else {
+      const p = w.get(l.name)!;
+      const padded = p.weight.shape[2] === 3 ? { ...q, value: reflectPad(g, q.value, 1) } : q;
+      if (floatLast && l === lastConv) {
+        if (l !== layers.at(-1)) throw new Error(`${role}: a float last conv must end the layer list`);
+        let y = integerConv(g, padded, scale, l.name, p);
+        if (l.relu) y = g.op('Relu', [y]);
+        if (l.tap) taps.set(l.tap, y);
+        return { out: y, taps };
+      }
+      let y = qdqConv(g, padded, scale, l.name, p);
+      if (l.relu) y = g.op('Relu', [y]);
+      const r = rangeOf(ranges, l.name, role);
+      q = quantize(g, y, r, l.name);
+      scale = u8Params(r).scale;
+      if (l.tap) taps.set(l.tap, q);
+    }
+  }
+  return { out: q, taps };
+}
+
+/**
+ * A 1x1 conv without ReLU followed by a reflect-padded 3x3 conv is one 3x3 conv: reflection
+ * copies pixels, so it commutes with a per-pixel affine map. Folding the normalised VGG's
+ * RGB -> BGR*255-mean layer into conv1_1 saves a quantisation step right at the input,
+ * where low-contrast photos have the least room.
+ */
+export function foldInputConv(layers: readonly Layer[], w: ConvWeights): { layers: Layer[]; weights: ConvWeights } {
+  const [a, b] = layers;
+  if (a?.kind !== 'conv' || b?.kind !== 'conv' || a.k !== 1 || a.relu || b.k !== 3) return { layers: [...layers], weights: w };
+  const p0 = w.get(a.name)!, p1 = w.get(b.name)!;
+  const [o1, c1, kh, kw] = p1.weight.shape;
+  const cin = p0.weight.shape[1];
+  const weight = new Float32Array(o1 * cin * kh * kw);
+  const bias = Float32Array.from(p1.bias.data);
+  for (let o = 0; o < o1; o++) {
+    for (let j = 0; j < c1; j++) {
+      for (let t = 0; t < kh * kw; t++) {
+        const w1 = p1.weight.data[(o * c1 + j) * kh * kw + t];
+        bias[o] += w1 * p0.bias.data[j];
+        for (let i = 0; i < cin; i++) weight[(o * cin + i) * kh * kw + t] += w1 * p0.weight.data[j * cin + i];
+      }
+    }
+  }
+  const weights: ConvWeights = new Map(w);
+  weights.delete(a.name);
+  weights.set(b.name, { weight: { shape: [o1, cin, kh, kw], data: weight }, bias: { shape: [o1], data: bias } });
+  return { layers: layers.slice(1), weights };
+}
+
+/**
+ * int8 encoder: image [N,3,H,W] RGB in [0,1] -> the requested ReLU outputs in float. The last
+ * conv is a ConvInteger with its output left in float: AdaIN divides each channel by its std,
+ * so a per-tensor u8 step there would be amplified most in the quietest channels.
+ */
+export function qdqEncoderModel(allLayers: readonly Layer[], allWeights: ConvWeights, outputs: readonly CutLayer[], q: NetworkQuant): Uint8Array {
+  const g = new Graph('encoder_int8');
+  const x = g.input('image', ['N', 3, 'H', 'W']);
+  const { layers, weights: w } = foldInputConv(allLayers, equalizeWeights(allLayers, allWeights, q.scales));
+  const { taps } = emitQdqLayers(g, scaleInput(g, x, q.scales), layers, w, q.ranges, 'encoder', true);
+  for (const t of outputs) {
+    const v = taps.get(t)!;
+    g.output(typeof v === 'string' ? v : dequantize(g, v), t);
+  }
+  return g.toModel();
+}
+
+/** int8 decoder: features [N,C,h,w] (float, after AdaIN) -> image [N,3,H,W] (float). */
+export function qdqDecoderModel(layers: readonly Layer[], raw: ConvWeights, q: NetworkQuant): Uint8Array {
+  const g = new Graph('decoder_int8');
+  const w = equalizeWeights(layers, raw, q.scales);
+  const first = layers.find((l): l is ConvLayer => l.kind === 'conv')!;
+  const c = w.get(first.name)!.weight.shape[1];
+  const x = g.input('features', ['N', c, 'h', 'w']);
+  // The last conv has no ReLU; its output is quantised too so that it fuses like the others.
+  const { out } = emitQdqLayers(g, scaleInput(g, x, q.scales), layers, w, q.ranges, 'decoder');
+  g.output(typeof out === 'string' ? out : dequantize(g, out), 'image');
+  return g.toModel();
+}
+
+/**
+ * The float graph with every tensor that the int8 graph quantises as an output (named as in
+ * NetworkRanges), for calibration. Same ops as models/graphs.ts emits.
+ */
+export function probeModel(layers: readonly Layer[], raw: ConvWeights, inputName: 'image' | 'features', channels: number, scales: ChannelScales = {}): { model: Uint8Array; points: string[] } {
+  const g = new Graph('probe');
+  const w = equalizeWeights(layers, raw, scales);
+  let x = scaleInput(g, g.input(inputName, ['N', channels, 'H', 'W']), scales);
+  const points: string[] = [INPUT_POINT];
+  g.output(x, INPUT_POINT);
+  for (const l of layers) {
+    if (l.kind === 'pool') x = maxPool2(g, x);
+    else if (l.kind === 'up') x = upsample2(g, x);
+    else {
+      const p = w.get(l.name)!;
+      const k = p.weight.shape[2];
+      const input = k === 3 ? reflectPad(g, x, 1) : x;
+      x = g.op('Conv', [input, g.initializer(`${l.name}.weight`, p.weight), g.initializer(`${l.name}.bias`, p.bias)], {
+        kernel_shape: { ints: [k, k] }, pads: { ints: [0, 0, 0, 0] }, strides: { ints: [1, 1] },
+      });
+      if (l.relu) x = g.op('Relu', [x]);
+      // a graph output named like the value would clash with later uses; Identity gives it its own name
+      g.output(x, `probe_${l.name}`);
+      points.push(l.name);
+    }
+  }
+  return { model: g.toModel(), points };
+}

@@ -1,0 +1,206 @@
+// int8 inference: onnxruntime fuses every conv of the QDQ graphs (no silent float fallback), the
+// quality of int8 against fp32 on held-out pairs, the calibration file and the errors around it.
+import assert from 'node:assert/strict';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import onnxProto from 'onnx-proto';
+import * as ort from 'onnxruntime-node';
+import { benchCommand } from '../src/cli/bench-command.js';
+import { UserError } from '../src/errors.js';
+import { Judge } from '../src/eval/judge.js';
+import { readImage, resizeImage, type RgbImage } from '../src/image/io.js';
+import { decoderLayers, encoderLayers } from '../src/models/architectures.js';
+import { decoderWeights, encoderWeights, type ConvWeights } from '../src/models/canonical-weights.js';
+import { findModel } from '../src/models/registry.js';
+import { resolveWeightFile } from '../src/models/resolve.js';
+import { calibrate, calibrationPathFor, readCalibration, selectedRanges, type Calibration } from '../src/quant/calibrate.js';
+import { qdqDecoderModel, qdqEncoderModel } from '../src/quant/qdq.js';
+import { stylizeImage } from '../src/stylize/model.js';
+import { Network } from '../src/stylize/network.js';
+import { loadModel } from '../src/stylize/style-model.js';
+import { readWeights, writeSafetensors } from '../src/weights/index.js';
+
+const SHARED = path.resolve(import.meta.dirname, '../../shared');
+const MODELS_DIR = path.join(SHARED, 'models');
+const BUNDLED_DECODER = path.resolve(import.meta.dirname, '../models/cd16x-r41.decoder.safetensors');
+const BUNDLED_CALIBRATION = path.resolve(import.meta.dirname, '../models/cd16x-r41.calibration.json');
+const CONTENT_TEST = path.join(SHARED, 'data/content/test');
+const STYLE_TEST = path.join(SHARED, 'data/style/test');
+const JUDGE_FILE = path.join(MODELS_DIR, 'vgg19-normalised/vgg_normalised_conv3_1.pth');
+const skip = existsSync(path.join(MODELS_DIR, findModel('cd16x-r41').encoder.weights.file)) && existsSync(BUNDLED_CALIBRATION)
+  ? false : `the cd16x encoder in ${MODELS_DIR} or ${BUNDLED_CALIBRATION} not found`;
+const noData = skip || (existsSync(CONTENT_TEST) && existsSync(STYLE_TEST) && existsSync(JUDGE_FILE) ? false : 'test data or judge weights not found');
+
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'adain-int8-'));
+after(() => rmSync(tmp, { recursive: true, force: true }));
+
+let encoderFile: string;
+let enc: ConvWeights, dec: ConvWeights;
+let calibration: Calibration;
+before(async () => {
+  if (skip) return;
+  encoderFile = await resolveWeightFile(findModel('cd16x-r41').encoder.weights, { modelsDir: MODELS_DIR, download: false });
+  enc = encoderWeights('cd16x', 'relu4_1', await readWeights(encoderFile), encoderFile);
+  dec = decoderWeights('relu4_1', await readWeights(BUNDLED_DECODER), BUNDLED_DECODER);
+  calibration = await readCalibration(BUNDLED_CALIBRATION);
+});
+
+/** Node types of the graph onnxruntime actually runs, from the optimised model it saves. */
+async function optimisedOpCounts(model: Uint8Array, name: string): Promise<Map<string, number>> {
+  const file = path.join(tmp, `${name}.optimised.onnx`);
+  const s = await ort.InferenceSession.create(model, {
+    intraOpNumThreads: 1, graphOptimizationLevel: 'all', optimizedModelFilePath: file, logSeverityLevel: 3,
+  });
+  await s.release();
+  const counts = new Map<string, number>();
+  for (const n of onnxProto.onnx.ModelProto.decode(readFileSync(file)).graph!.node!) counts.set(n.opType!, (counts.get(n.opType!) ?? 0) + 1);
+  return counts;
+}
+
+test('onnxruntime fuses every conv of the int8 encoder and decoder (no float Conv left)', { skip }, async () => {
+  const q = selectedRanges(calibration);
+  const encLayers = encoderLayers('relu4_1', true), decLayers = decoderLayers('relu4_1');
+  const convs = (ls: typeof encLayers) => ls.filter((l) => l.kind === 'conv').length;
+  const e = await optimisedOpCounts(qdqEncoderModel(encLayers, enc, ['relu4_1'], q.encoder), 'encoder');
+  const d = await optimisedOpCounts(qdqDecoderModel(decLayers, dec, q.decoder), 'decoder');
+  // DequantizeLinear only where a float value leaves the graph (the decoded image); one feeding a Conv would mean an unfused float conv
+  for (const [name, counts, dq] of [['encoder', e, 0], ['decoder', d, 1]] as const) {
+    const ops = JSON.stringify(Object.fromEntries(counts));
+    // float convs after optimisation: Conv (any domain, the NCHWc one included) and FusedConv
+    assert.equal((counts.get('Conv') ?? 0) + (counts.get('FusedConv') ?? 0), 0, `${name}: float convs left: ${ops}`);
+    assert.equal(counts.get('DequantizeLinear') ?? 0, dq, `${name}: ${ops}`);
+    assert.equal(counts.get('QuantizeLinear'), 1, `${name}: one QuantizeLinear (the input): ${ops}`);
+  }
+  // the encoder's conv1_1 has conv0 folded in; its last conv is a ConvInteger with a float output
+  assert.equal(e.get('QLinearConv'), convs(encLayers) - 2, JSON.stringify(Object.fromEntries(e)));
+  assert.equal(e.get('ConvInteger'), 1);
+  assert.equal(d.get('QLinearConv'), convs(decLayers), JSON.stringify(Object.fromEntries(d)));
+});
+
+/** `n` pairs spread evenly over the sorted test folders, at 256x256. */
+async function testPairs(n: number): Promise<{ name: string; content: RgbImage; style: RgbImage }[]> {
+  const cs = readdirSync(CONTENT_TEST).sort(), ss = readdirSync(STYLE_TEST).sort();
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    const c = cs[Math.floor((i * cs.length) / n)], s = ss[Math.floor((i * ss.length) / n)];
+    out.push({
+      name: `${c} x ${s}`,
+      content: await resizeImage(await readImage(path.join(CONTENT_TEST, c)), 256, 256),
+      style: await resizeImage(await readImage(path.join(STYLE_TEST, s)), 256, 256),
+    });
+  }
+  return out;
+}
+
+function psnr(a: RgbImage, b: RgbImage): number {
+  let s = 0;
+  const clamp = (v: number) => (v > 0 ? (v < 1 ? v : 1) : 0);
+  for (let i = 0; i < a.data.length; i++) s += (clamp(a.data[i]) - clamp(b.data[i])) ** 2;
+  return 10 * Math.log10(a.data.length / s);
+}
+
+interface PairQuality { name: string; psnr: number; style: [number, number]; content: [number, number] }
+let quality: PairQuality[] | undefined;
+
+/** int8 vs fp32 on 4 held-out pairs: PSNR and the judge's distances of both (computed once, used by two tests). */
+async function measureQuality(): Promise<PairQuality[]> {
+  if (quality) return quality;
+  const fp32 = await Network.fromWeights('cd16x', 'relu4_1', enc, dec, { threads: 2 });
+  const int8 = await Network.fromWeights('cd16x', 'relu4_1', enc, dec, { threads: 2, int8: selectedRanges(calibration) });
+  const judge = await Judge.load({ file: JUDGE_FILE, threads: 2 });
+  try {
+    const rows: PairQuality[] = [];
+    for (const p of await testPairs(4)) {
+      const a = await stylizeImage(fp32, p.content, [p.style]);
+      const b = await stylizeImage(int8, p.content, [p.style]);
+      const ct = await judge.contentTarget(p.content), st = await judge.styleTarget(p.style);
+      const ma = await judge.measure(a, ct, st), mb = await judge.measure(b, ct, st);
+      rows.push({ name: p.name, psnr: psnr(a, b), style: [ma.style, mb.style], content: [ma.content, mb.content] });
+    }
+    for (const r of rows) {
+      const pct = ([x, y]: [number, number]) => `${(100 * (y / x - 1)).toFixed(1)}%`;
+      console.log(`int8 vs fp32, ${r.name}: PSNR ${r.psnr.toFixed(2)} dB, style ${r.style[0].toFixed(4)} -> ${pct(r.style)}, content ${r.content[0].toFixed(4)} -> ${pct(r.content)}`);
+    }
+    return (quality = rows);
+  } finally {
+    await Promise.all([fp32.dispose(), int8.dispose(), judge.dispose()]);
+  }
+}
+
+const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+
+test('int8 quality guard: mean PSNR vs fp32 >= 32 dB, every pair >= 27 dB, judge distances (summed over pairs) within 5%', { skip: noData }, async () => {
+  const q = await measureQuality();
+  const mean = sum(q.map((r) => r.psnr)) / q.length;
+  assert.ok(mean >= 32, `mean PSNR ${mean.toFixed(2)} dB`);
+  for (const r of q) assert.ok(r.psnr >= 27, `${r.name}: PSNR ${r.psnr.toFixed(2)} dB`);
+  for (const k of ['style', 'content'] as const) {
+    const ratio = sum(q.map((r) => r[k][1])) / sum(q.map((r) => r[k][0]));
+    assert.ok(Math.abs(ratio - 1) <= 0.05, `${k} distance int8/fp32 = ${ratio.toFixed(4)}`);
+  }
+});
+
+test('calibration file: written beside the decoder, read back equal, used by --precision int8; a decoder without one is refused naming the fix', { skip: noData }, async () => {
+  const dir = path.join(tmp, 'mine');
+  const cacheDir = path.join(tmp, 'cache');
+  const decoder = path.join(tmp, 'decoder.safetensors');
+  copyFileSync(BUNDLED_DECODER, decoder);
+  const opts = { modelsDir: MODELS_DIR, decoder, cacheDir, download: false, threads: 2 } as const;
+
+  // no calibration yet: int8 is refused with the command that makes one; auto falls back to fp32
+  await assert.rejects(loadModel('cd16x-r41', { ...opts, precision: 'int8' }), (err: Error) => {
+    assert.ok(err instanceof UserError, String(err));
+    assert.match(err.message, /no int8 calibration/);
+    assert.ok(err.message.includes(`adain calibrate --model cd16x-r41 --decoder ${decoder}`), err.message);
+    assert.match(err.message, /--precision fp32/);
+    return true;
+  });
+  const auto = await loadModel('cd16x-r41', { ...opts, precision: 'auto' });
+  assert.equal(auto.network.precision, 'fp32');
+  await auto.dispose();
+
+  const { file, calibration: written } = await calibrate({
+    model: 'cd16x-r41', kind: 'cd16x', cut: 'relu4_1', encoderFile, decoderFile: decoder, enc, dec, threads: 2, cacheDir,
+    contentDir: path.join(SHARED, 'data/content/train'), styleDir: path.join(SHARED, 'data/style/train'), contents: 2, styles: 3, size: 64,
+  });
+  assert.equal(file, calibrationPathFor(decoder));
+  assert.equal(file, path.join(tmp, 'decoder.calibration.json'));
+  assert.deepEqual(await readCalibration(file), JSON.parse(JSON.stringify(written)));
+  assert.equal(written.pairs, 3);
+  assert.ok(written.ranges.percentile.decoder.input.max <= written.ranges.minmax.decoder.input.max);
+
+  const m = await loadModel('cd16x-r41', { ...opts, precision: 'int8' });
+  assert.equal(m.network.precision, 'int8');
+  const out = await m.stylizeToImage({ width: 64, height: 48, data: new Float32Array(3 * 64 * 48).fill(0.5) }, [{ width: 64, height: 64, data: new Float32Array(3 * 64 * 64).fill(0.3) }], { styleSize: 64 });
+  assert.deepEqual([out.width, out.height], [64, 48]);
+  assert.ok(out.data.every(Number.isFinite));
+  await m.dispose();
+
+  // a calibration of other weights is stale: refused, and said so
+  const other = path.join(dir, 'decoder.safetensors');
+  mkdirSync(dir, { recursive: true });
+  const w = await readWeights(BUNDLED_DECODER);
+  const first = [...w.keys()][0];
+  w.get(first)!.data[0] += 1e-3;
+  await writeSafetensors(other, w);
+  copyFileSync(file, calibrationPathFor(other));
+  await assert.rejects(loadModel('cd16x-r41', { ...opts, decoder: other, precision: 'int8' }), /made for other weights/);
+
+  // a damaged file names itself and the fix
+  const broken = path.join(tmp, 'broken.calibration.json');
+  writeFileSync(broken, '{"format":"adain-calibration","version":1}');
+  await assert.rejects(readCalibration(broken), (err: Error) => err instanceof UserError && err.message.includes(broken) && /adain calibrate/.test(err.message));
+});
+
+test('adain bench --precision fp32,int8 gives an int8 row beside each fp32 one, and names the CPU', { skip }, async () => {
+  const out: string[] = [], err: string[] = [];
+  const cmd = benchCommand({ stdout: (t) => out.push(t), stderr: (t) => err.push(t) });
+  await cmd.parseAsync(['--json', '--runs', '1', '--sizes', '64', '--no-torch', '--threads', '2', '--precision', 'fp32,int8',
+    '--model', 'cd16x-r41', '--models-dir', MODELS_DIR], { from: 'user' });
+  const rows = JSON.parse(out.join('')) as { model: string; precision: string; ms: number }[];
+  assert.deepEqual(rows.map((r) => [r.model, r.precision]), [['cd16x-r41', 'fp32'], ['cd16x-r41', 'int8']]);
+  assert.ok(rows.every((r) => r.ms > 0));
+  assert.match(err.join(''), /cpu: .*avx512_vnni: (yes|no|unknown), avx_vnni: (yes|no|unknown)/);
+});
