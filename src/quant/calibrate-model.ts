@@ -5,25 +5,17 @@ import { findModel } from '../models/registry.js';
 import { resolveWeightFile, type ResolveOptions } from '../models/resolve.js';
 import type { RuntimeOptions } from '../runtime/session.js';
 import { readWeights } from '../weights/index.js';
-import { calibrate, type Calibration, type RangeMethod } from './calibrate.js';
+import { calibrate, type Calibration, type CalibrateOptions } from './calibrate.js';
 
 /** The repository's development data (../shared from the repository root), as `adain bench train` uses. */
 export const DEFAULT_CALIBRATION_CONTENT = fileURLToPath(new URL('../../../shared/data/content/train', import.meta.url));
 export const DEFAULT_CALIBRATION_STYLE = fileURLToPath(new URL('../../../shared/data/style/train', import.meta.url));
 
-export interface CalibrateModelOptions extends RuntimeOptions, Omit<ResolveOptions, 'fetchImpl'> {
+/** calibrate()'s options, with the weights and folders found from the model's name. */
+export interface CalibrateModelOptions extends RuntimeOptions, Omit<ResolveOptions, 'fetchImpl'>,
+  Partial<Pick<CalibrateOptions, 'contentDir' | 'styleDir' | 'contents' | 'styles' | 'size' | 'percentile' | 'method' | 'alpha' | 'output' | 'onNote'>> {
   encoder?: string;
   decoder?: string;
-  contentDir?: string;
-  styleDir?: string;
-  contents?: number;
-  styles?: number;
-  size?: number;
-  percentile?: number;
-  method?: RangeMethod;
-  alpha?: number;
-  output?: string;
-  onNote?: (line: string) => void;
 }
 
 export async function calibrateModel(name: string, opts: CalibrateModelOptions = {}): Promise<{ file: string; calibration: Calibration }> {
