@@ -7,9 +7,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as ort from 'onnxruntime-node';
 import {
-  add, channelMean, channelStd, conv, crop, maxPool2, mse, reflectPad, relu, scale, sqrt, Tape, upsample2,
+  add, channelMean, channelStd, conv, crop, matmulConst, maxPool2, mse, reflectPad, relu, scale, sqrt, Tape, upsample2,
 } from '../src/nn/backward.js';
-import { totalVariationLoss } from '../src/train/losses.js';
+import { gridLoss, totalVariationLoss } from '../src/train/losses.js';
 import { Graph } from '../src/onnx/graph.js';
 import { createSession, floatTensor } from '../src/runtime/session.js';
 import { mulberry32 } from '../src/train/init.js';
@@ -194,6 +194,37 @@ test('total variation: the mean squared neighbour differences along H plus along
   const expected = dh / (n * c * (h - 1) * w) + dw / (n * c * h * (w - 1));
   const got = ((await session.run({ x: floatTensor(x.data, x.shape) })).tv.data as Float32Array)[0];
   assert.ok(Math.abs(got - expected) < 1e-5 * expected, `tv ${got} vs ${expected}`);
+});
+
+test('a constant matrix on either side', async () => {
+  const x = { shape: [2, 1, 3, 4], data: uniform([2, 1, 3, 4], 51) };
+  const right = { rows: 4, cols: 2, data: uniform([8], 52) };
+  const left = { rows: 5, cols: 3, data: uniform([15], 53) };
+  await gradCheck({ x }, (t, v) => matmulConst(t, v.x, right, 'right'), 1, 1e-3, 24);
+  await gradCheck({ x }, (t, v) => matmulConst(t, v.x, left, 'left'), 1, 1e-3, 24);
+});
+
+test('grid loss: gradient by finite differences; a synthetic 2/4/8-px pattern adds its mean square', async () => {
+  const shape = [1, 3, 16, 16];
+  await gradCheck({ x: { shape, data: uniform(shape, 61) } }, (t, v) => gridLoss(t, v.x), 1e-2, 1e-3, 48);
+  const g = new Graph('grid');
+  const t = new Tape(g);
+  g.output(gridLoss(t, t.input('x', shape, true)), 'grid', []);
+  const session = await createSession(g.toModel(13), { threads: 1 });
+  const at = async (f: (x: number, y: number) => number) => {
+    const data = new Float32Array(3 * 256);
+    for (let c = 0; c < 3; c++) for (let y = 0; y < 16; y++) for (let x = 0; x < 16; x++) data[c * 256 + y * 16 + x] = f(x, y);
+    return ((await session.run({ x: floatTensor(data, shape) })).grid.data as Float32Array)[0];
+  };
+  assert.ok(Math.abs(await at(() => 0.5)) < 1e-9, 'a flat image has no grid');
+  const a = 0.05;
+  for (const [p, expected] of [[2, a * a], [4, a * a / 2], [8, a * a / 2]] as const) {
+    const got = await at((x) => 0.5 + a * Math.cos((2 * Math.PI * x) / p));
+    assert.ok(Math.abs(got - expected) < 1e-3 * expected, `period ${p}: ${got} vs ${expected}`);
+  }
+  // a smooth ramp (a photo's slow gradient) adds next to nothing
+  const ramp = await at((x, y) => 0.3 + (x + y) / 64);
+  assert.ok(ramp < 0.1 * a * a, `ramp ${ramp}`);
 });
 
 test('a small network: a value used twice sums its gradients', async () => {

@@ -76,3 +76,16 @@ test('Ctrl-C writes a checkpoint that --resume can continue', { skip }, async ()
   assert.match(stderr, /interrupted at step \d+; resume with --resume/);
   assert.ok(existsSync(path.join(out, 'checkpoint.safetensors')));
 });
+
+test('--tv-weight and --grid-weight add their terms to the loss, logged unweighted', { skip }, async () => {
+  const out = path.join(tmp, 'terms');
+  const steps: { loss: number; content_loss: number; style_loss: number; tv_loss: number; grid_loss: number }[] = [];
+  await train(config(out, { iterations: 2, tvWeight: 30, gridWeight: 500 }), { onStep: (_s, v) => steps.push(v) });
+  for (const v of steps) {
+    assert.ok(v.tv_loss > 0 && v.grid_loss > 0, JSON.stringify(v));
+    const sum = v.content_loss + 10 * v.style_loss + 30 * v.tv_loss + 500 * v.grid_loss;
+    assert.ok(Math.abs(v.loss - sum) <= 1e-4 * v.loss, `loss ${v.loss} vs the weighted sum ${sum}`);
+  }
+  const logged = readFileSync(path.join(out, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, number>);
+  assert.ok(logged.every((l) => typeof l.tv_loss === 'number' && typeof l.grid_loss === 'number'));
+});

@@ -21,6 +21,7 @@ export function trainCommand(): Command {
     .option('--style-weight <w>', 'weight of the style loss', parseNumber('a weight', 0), 10)
     .option('--content-weight <w>', 'weight of the content loss', parseNumber('a weight', 0), 1)
     .option('--tv-weight <w>', 'weight of a total-variation loss on the decoded image (against grid artefacts)', parseNumber('a weight', 0), 0)
+    .option('--grid-weight <w>', 'weight of a loss on the decoded luminance\'s energy at 2, 4 and 8 px periods (the upsampling grid; eval\'s grid_score)', parseNumber('a weight', 0), 0)
     .addOption(new Option('--style-loss <kind>', 'mse: the paper; rms: the seed (sqrt of each term)').choices(['mse', 'rms']).default('mse'))
     .option('--lr <lr>', 'Adam learning rate', parseNumber('a learning rate', 0), 1e-4)
     .option('--lr-schedule <s>', "'inverse[:decay]' (lr/(1+decay*iter), paper) or 'step[:gamma[:every]]' (seed)", 'inverse:5e-5')
@@ -44,7 +45,8 @@ export function trainCommand(): Command {
     .addHelpText('after', `
 Losses (mean reductions): content = mean((f(g(t)) - t)^2) at the AdaIN layer; style = sum over
 relu1_1..the AdaIN layer of mean((mu - mu_s)^2) + mean((sigma - sigma_s)^2), means over batch and
-channels; --tv-weight adds the mean squared neighbour differences of the decoded image. Ctrl-C
+channels; --tv-weight adds the mean squared neighbour differences of the decoded image, and
+--grid-weight the mean square of any pattern at 2, 4 or 8 px periods along x and y. Ctrl-C
 writes a checkpoint and exits with status 130; --resume continues it. A NaN/Inf loss stops the
 run and leaves the last checkpoint intact; a corrupt checkpoint is never rotated over the good
 previous one. An --out folder that holds a run is refused unless --resume or --force. The run folder holds decoder.safetensors (latest) and

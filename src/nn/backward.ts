@@ -223,6 +223,26 @@ export function crop(t: Tape, x: string, axis: number, start: number, end: numbe
   }]);
 }
 
+/**
+ * Multiplication by a constant matrix: along the last axis (`right`: y = x @ M, M [W,K]) or
+ * the one before it (`left`: y = M @ x, M [K,H]). dx = dy @ M^T, or M^T @ dy.
+ */
+export function matmulConst(t: Tape, x: string, m: { rows: number; cols: number; data: Float32Array }, side: 'left' | 'right'): string {
+  const g = t.g;
+  const shape = t.shape(x);
+  const r = shape.length;
+  const inner = side === 'right' ? shape[r - 1] : shape[r - 2];
+  const contracted = side === 'right' ? m.rows : m.cols;
+  if (inner !== contracted) throw new Error(`matmulConst: a [${m.rows},${m.cols}] matrix on the ${side} of [${shape}]`);
+  const transposed = new Float32Array(m.data.length);
+  for (let i = 0; i < m.rows; i++) for (let j = 0; j < m.cols; j++) transposed[j * m.rows + i] = m.data[i * m.cols + j];
+  const mat = g.initializer('proj', { shape: [m.rows, m.cols], data: m.data });
+  const matT = g.initializer('proj_t', { shape: [m.cols, m.rows], data: transposed });
+  const y = g.op('MatMul', side === 'right' ? [x, mat] : [mat, x]);
+  const out = side === 'right' ? [...shape.slice(0, r - 1), m.cols] : [...shape.slice(0, r - 2), m.rows, shape[r - 1]];
+  return t.record(y, out, [x], (dy) => [() => g.op('MatMul', side === 'right' ? [dy, matT] : [matT, dy])]);
+}
+
 /** Square root: dx = dy / (2 sqrt(x)). */
 export function sqrt(t: Tape, x: string): string {
   const g = t.g;

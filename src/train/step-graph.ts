@@ -4,7 +4,7 @@ import type { ConvWeights, EncoderKind } from '../models/canonical-weights.js';
 import { conv, maxPool2, reflectPad, relu, Tape, upsample2 } from '../nn/backward.js';
 import { Graph } from '../onnx/graph.js';
 import { defaultExecutionProvider } from '../runtime/session.js';
-import { contentLoss, pixelLoss, styleLoss, totalVariationLoss, weightedSum, type StyleLossKind } from './losses.js';
+import { contentLoss, gridLoss, pixelLoss, styleLoss, totalVariationLoss, weightedSum, type StyleLossKind } from './losses.js';
 
 /**
  * One decoder training step as a single static-shape ONNX graph: the forward pass, the losses
@@ -15,11 +15,11 @@ import { contentLoss, pixelLoss, styleLoss, totalVariationLoss, weightedSum, typ
  *          style mode: `style_mean_<layer>`, `style_std_<layer>` [B,C_l] for each style layer;
  *          reconstruct mode: `content` [B,3,H,W], the content image.
  * Outputs: `loss`, `content_loss`, `style_loss` (scalars; reconstruct mode also `pixel_loss`;
- *          with tvWeight > 0 also `tv_loss`, unweighted),
+ *          with tvWeight > 0 also `tv_loss`, with gridWeight > 0 `grid_loss`, both unweighted),
  *          `decoded` [B,3,H,W], and `grad:${name}.weight` / `grad:${name}.bias` per decoder conv.
  *
  * Losses (reductions in train/losses.ts):
- *   style mode:       loss = contentWeight * content + styleWeight * style [+ tvWeight * tv],
+ *   style mode:       loss = contentWeight * content + styleWeight * style [+ tvWeight * tv] [+ gridWeight * grid],
  *                     content = MSE(f_cut(g(t)), t), style = sum over styleLayers of the
  *                     mean and std terms ('mse' or 'rms');
  *   reconstruct mode: loss = contentWeight * content, content = MSE(f_cut(g(t)), t) + MSE(g(t), c)
@@ -46,6 +46,8 @@ export interface TrainStepSpec {
   styleWeight: number;
   /** Weight of the total-variation term on the decoded image (0 or absent: no term). */
   tvWeight?: number;
+  /** Weight of the grid loss (energy at the upsampling periods) on the decoded image (0 or absent: none). */
+  gridWeight?: number;
   /** The provider the graph will run on (default: the runtime's default), for its workarounds. */
   executionProvider?: string;
 }
@@ -92,6 +94,11 @@ export function trainStepModel(spec: TrainStepSpec): Uint8Array {
       const tv = totalVariationLoss(t, decoded);
       g.output(tv, 'tv_loss', []);
       terms.push([tv, spec.tvWeight]);
+    }
+    if (spec.gridWeight) {
+      const grid = gridLoss(t, decoded);
+      g.output(grid, 'grid_loss', []);
+      terms.push([grid, spec.gridWeight]);
     }
     loss = weightedSum(t, terms);
   } else {

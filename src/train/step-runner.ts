@@ -20,6 +20,7 @@ export interface StepRunnerSpec {
   contentWeight: number;
   styleWeight: number;
   tvWeight: number;
+  gridWeight?: number;
   batch: number;
   crop: number;
   threads: number;
@@ -28,7 +29,7 @@ export interface StepRunnerSpec {
 }
 
 /** The mean losses over a set of batches (validation, or the objective on any fixed pairs). */
-export interface MeanLosses { loss: number; content_loss: number; style_loss: number; tv_loss: number; pairs: number }
+export interface MeanLosses { loss: number; content_loss: number; style_loss: number; tv_loss: number; grid_loss: number; pairs: number }
 
 /**
  * One training step's graph with its targets: encodes a batch's content and style
@@ -48,7 +49,7 @@ export class StepRunner {
     const targets = await TargetEncoder.create(spec.kind, spec.cut, spec.styleLayers, spec.encoder, threads);
     const session = await createSession(trainStepModel({
       kind: spec.kind, cut: spec.cut, styleLayers: spec.styleLayers, encoder: spec.encoder, batch: spec.batch, height: spec.crop, width: spec.crop,
-      mode: spec.mode, styleLoss: spec.styleLoss, contentWeight: spec.contentWeight, styleWeight: spec.styleWeight, tvWeight: spec.tvWeight,
+      mode: spec.mode, styleLoss: spec.styleLoss, contentWeight: spec.contentWeight, styleWeight: spec.styleWeight, tvWeight: spec.tvWeight, gridWeight: spec.gridWeight ?? 0,
       executionProvider: spec.executionProvider,
       decoderShapes: new Map([...spec.decoder].map(([n, p]) => [n, { weight: p.weight.shape, bias: p.bias.shape }])),
     }), threads);
@@ -79,7 +80,7 @@ export class StepRunner {
 
   /** The mean of each loss over `batches`, and the first batch's decoded images (for a grid). */
   async meanLosses(batches: readonly TrainingBatch[]): Promise<{ losses: MeanLosses; firstDecoded: Float32Array }> {
-    const losses: MeanLosses = { loss: 0, content_loss: 0, style_loss: 0, tv_loss: 0, pairs: batches.length * this.spec.batch };
+    const losses: MeanLosses = { loss: 0, content_loss: 0, style_loss: 0, tv_loss: 0, grid_loss: 0, pairs: batches.length * this.spec.batch };
     let firstDecoded: Float32Array | undefined;
     for (const b of batches) {
       const out = await this.run(b);
@@ -87,6 +88,7 @@ export class StepRunner {
       losses.content_loss += scalar(out.content_loss) / batches.length;
       losses.style_loss += scalar(out.style_loss) / batches.length;
       losses.tv_loss += (out.tv_loss ? scalar(out.tv_loss) : 0) / batches.length;
+      losses.grid_loss += (out.grid_loss ? scalar(out.grid_loss) : 0) / batches.length;
       firstDecoded ??= new Float32Array(out.decoded.data as Float32Array);
     }
     return { losses, firstDecoded: firstDecoded! };

@@ -32,6 +32,8 @@ export interface TrainConfig {
   contentWeight: number;
   /** Weight of the total-variation loss on the decoded image; 0 = none (runs saved before it existed). */
   tvWeight?: number;
+  /** Weight of the grid loss (energy at the upsampling periods); 0 = none (runs saved before it existed). */
+  gridWeight?: number;
   styleLoss: 'mse' | 'rms';
   lr: number;
   lrSchedule: string;
@@ -66,6 +68,8 @@ export interface StepValues {
   style_loss: number;
   /** The unweighted total-variation loss (0 without --tv-weight). */
   tv_loss: number;
+  /** The unweighted grid loss (0 without --grid-weight). */
+  grid_loss: number;
   lr: number;
   its: number;
   images_per_s: number;
@@ -114,7 +118,7 @@ export async function train(config: TrainConfig, hooks: TrainHooks = {}, resume?
   const B = config.batchSize, S = config.crop;
   const runner = await StepRunner.create({
     kind, cut, styleLayers, encoder, decoder, mode: config.mode, styleLoss: config.styleLoss, contentWeight: config.contentWeight,
-    styleWeight: config.styleWeight, tvWeight: config.tvWeight ?? 0, batch: B, crop: S, threads: config.threads,
+    styleWeight: config.styleWeight, tvWeight: config.tvWeight ?? 0, gridWeight: config.gridWeight ?? 0, batch: B, crop: S, threads: config.threads,
   });
 
   const batches = new TrainingBatches(new PairSampler(contents, styles, { seed: config.seed, subset: config.subset }), {
@@ -159,25 +163,25 @@ export async function train(config: TrainConfig, hooks: TrainHooks = {}, resume?
       const now = performance.now();
       const its = (windowSteps * 1000) / (now - windowStart);
       last = {
-        loss, content_loss: scalar(out.content_loss), style_loss: scalar(out.style_loss), tv_loss: out.tv_loss ? scalar(out.tv_loss) : 0, lr, its, images_per_s: its * B,
+        loss, content_loss: scalar(out.content_loss), style_loss: scalar(out.style_loss), tv_loss: out.tv_loss ? scalar(out.tv_loss) : 0, grid_loss: out.grid_loss ? scalar(out.grid_loss) : 0, lr, its, images_per_s: its * B,
         data_wait_ms: batches.stats().waitMs - waitStart,
       };
       hooks.onStep?.(step, last);
       if (step % config.logEvery === 0 || step === config.iterations) {
         log.log(step, { ...last });
-        events.scalars({ 'loss/total': last.loss, 'loss/content': last.content_loss, 'loss/style': last.style_loss, 'loss/tv': last.tv_loss, 'train/lr': lr, 'train/images_per_s': last.images_per_s }, step);
+        events.scalars({ 'loss/total': last.loss, 'loss/content': last.content_loss, 'loss/style': last.style_loss, 'loss/tv': last.tv_loss, 'loss/grid': last.grid_loss, 'train/lr': lr, 'train/images_per_s': last.images_per_s }, step);
         windowStart = now; windowSteps = 0; waitStart = batches.stats().waitMs;
       }
       if (val && (step % config.valEvery === 0 || step === config.iterations)) {
         // the mean over every held-out batch: one batch of 8 pairs moved by +-2 between checks
         const { losses: m, firstDecoded } = await runner.meanLosses(val);
-        const values = { val_loss: m.loss, val_content_loss: m.content_loss, val_style_loss: m.style_loss, val_tv_loss: m.tv_loss, val_pairs: m.pairs };
+        const values = { val_loss: m.loss, val_content_loss: m.content_loss, val_style_loss: m.style_loss, val_tv_loss: m.tv_loss, val_grid_loss: m.grid_loss, val_pairs: m.pairs };
         log.log(step, values);
         if (values.val_loss < bestVal) {
           bestVal = values.val_loss;
           await saveDecoder(path.join(config.out, BEST_DECODER_FILE), decoder, { step, config: { ...config, kind, cut }, encoder: kind, cut });
         }
-        events.scalars({ 'val/loss': values.val_loss, 'val/content': values.val_content_loss, 'val/style': values.val_style_loss, 'val/tv': values.val_tv_loss }, step);
+        events.scalars({ 'val/loss': values.val_loss, 'val/content': values.val_content_loss, 'val/style': values.val_style_loss, 'val/tv': values.val_tv_loss, 'val/grid': values.val_grid_loss }, step);
         const grid = validationGrid(val[0], firstDecoded, B, S);
         const png = await encodeImage(grid, 'png');
         await writeFile(path.join(config.out, `val_${String(step).padStart(7, '0')}.png`), png);
