@@ -105,7 +105,7 @@ test('adain eval --json on 2 contents x 2 styles at 32x32 (no optimisation): row
   const rows = JSON.parse(stdout) as Record<string, unknown>[];
   assert.ok(rows.length >= 2, `rows: ${stdout}`);
   for (const r of rows) {
-    assert.deepEqual(Object.keys(r).sort(), ['content_distance', 'model', 'ms_512', 'pairs', 'style_distance']);
+    assert.deepEqual(Object.keys(r).sort(), ['cfsd', 'content_distance', 'grid_score', 'model', 'ms_512', 'pairs', 'style_distance']);
     assert.equal(typeof r.model, 'string');
     assert.equal(r.pairs, 'all');
     assert.ok(typeof r.style_distance === 'number' && r.style_distance >= 0);

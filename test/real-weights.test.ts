@@ -61,7 +61,7 @@ test('cd16x-r41-recon: alpha 0 reconstructs the content, alpha 1 moves away from
 // reconstruction decoders they started from. This pair is a hard case (the photo is already
 // close to the painting: distance ~2.5, a quarter of the evaluation's average), hence the
 // modest margins; `adain eval` has the 400-pair numbers (trained 1.5-1.8 vs 9.9 unchanged).
-for (const name of ['cd16x-r41', 'vgg19-r31']) {
+for (const name of ['cd16x-r41', 'cd16x-r31', 'vgg19-r31']) {
   test(`${name} (the project's trained decoder) moves the output's statistics to the style's, further than the reconstruction decoder`, { skip }, async () => {
     const content = await photo256();
     const judge = await Judge.load({ modelsDir: MODELS_DIR, threads: 2 });

@@ -100,7 +100,7 @@ describe('resolving from the shared models dir', () => {
   });
 
   test('the trained default decoders are bundled with the package', async () => {
-    for (const name of ['cd16x-r41', 'vgg19-r31']) {
+    for (const name of ['cd16x-r41', 'cd16x-r31', 'vgg19-r31']) {
       const w = findModel(name).decoder.weights;
       const local = await resolveWeightFile(w, { download: false });
       assert.equal(local, path.join(BUNDLED_DIR, w.file));

@@ -66,7 +66,7 @@ export function evalCommand(stdout: Pick<NodeJS.WritableStream, 'write'> = proce
     .option('--sheet-contents <n>', 'contents (rows) on the contact sheet', parseInteger('a count', 0), 4)
     .option('--sheet-styles <n>', 'styles (columns) on the contact sheet', parseInteger('a count', 0), 4)
     .option('--thumb <n>', 'thumbnail side on the sheets', parseInteger('a size in pixels', 16), 128)
-    .option('--json', 'print the rows as JSON: [{model, pairs, style_distance, content_distance, ms_512}]')
+    .option('--json', 'print the rows as JSON: [{model, pairs, style_distance, content_distance, cfsd, grid_score, ms_512}]')
     .option('-t, --threads <n>', 'CPU threads', parseInteger('a thread count'), defaultThreads())
     .option('--models-dir <dir>', 'folder with weight files (also $ADAIN_MODELS_DIR)')
     .option('--judge <file>', 'the judge\'s weights instead of vgg19-normalised/vgg_normalised_conv3_1.pth')
@@ -109,7 +109,7 @@ take minutes per row); 0 for ${CONTENT_UNCHANGED}.`)
         progress: o.quiet ? undefined : (label, total) => createProgress(label, total),
         log: o.quiet ? undefined : (line) => process.stderr.write(`${line}\n`),
       });
-      if (o.json) stdout.write(JSON.stringify(report.rows.map((r) => ({ model: r.model, pairs: r.pairs, style_distance: r.style_distance, content_distance: r.content_distance, ms_512: r.ms_512 })), null, 2) + '\n');
+      if (o.json) stdout.write(JSON.stringify(report.rows.map((r) => ({ model: r.model, pairs: r.pairs, style_distance: r.style_distance, content_distance: r.content_distance, cfsd: r.cfsd, grid_score: r.grid_score, ms_512: r.ms_512 })), null, 2) + '\n');
       else stdout.write(formatTable(report) + '\n');
     });
 }

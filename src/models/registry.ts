@@ -86,6 +86,14 @@ export const MODELS: readonly ModelSpec[] = [
       '(see docs/models/vgg19-r31.md), bundled with the package.',
   },
   {
+    name: 'cd16x-r31',
+    encoder: { kind: 'cd16x', cut: 'relu3_1', weights: CD16X_3SE },
+    decoder: { kind: 'adain', weights: { file: 'cd16x-r31.decoder.safetensors' } },
+    description:
+      'The real-time option: Collaborative Distillation small VGG-19 to relu3_1 (about half the FLOPs of cd16x-r41) with ' +
+      "the project's own AdaIN decoder (early in its training; see docs/models/cd16x-r31.md), bundled with the package.",
+  },
+  {
     name: 'cd16x-r41-recon',
     encoder: { kind: 'cd16x', cut: 'relu4_1', weights: CD16X_4SE },
     decoder: {
