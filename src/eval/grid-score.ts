@@ -30,8 +30,8 @@ function luminance(img: RgbImage): Float64Array {
  * bins; element (line, t) of the signal is data[line * lineStride + t * step].
  */
 function linePower(data: Float64Array, lines: number, len: number, lineStride: number, step: number, bins: number[]): Map<number, number> {
-  const cos = bins.map((k) => Float64Array.from({ length: len }, (_, t) => Math.cos((2 * Math.PI * k * t) / len)));
-  const sin = bins.map((k) => Float64Array.from({ length: len }, (_, t) => Math.sin((2 * Math.PI * k * t) / len)));
+  const cos = bins.map((k) => basis(len, k, Math.cos));
+  const sin = bins.map((k) => basis(len, k, Math.sin));
   const power = new Float64Array(bins.length);
   const line = new Float64Array(len);
   for (let l = 0; l < lines; l++) {
@@ -50,6 +50,16 @@ function linePower(data: Float64Array, lines: number, len: number, lineStride: n
     }
   }
   return new Map(bins.map((k, b) => [k, power[b] / lines]));
+}
+
+const bases = new Map<string, Float64Array>();
+
+/** cos or sin of bin k over a line of `len`, built once per size: every image of an evaluation shares them. */
+function basis(len: number, k: number, f: typeof Math.cos): Float64Array {
+  const key = `${f.name}:${len}:${k}`;
+  let b = bases.get(key);
+  if (!b) bases.set(key, (b = Float64Array.from({ length: len }, (_, t) => f((2 * Math.PI * k * t) / len))));
+  return b;
 }
 
 /** Sum over both axes and PERIODS of log2(power at N/p / median of the neighbouring bins), each clamped at 0. */

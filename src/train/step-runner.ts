@@ -84,11 +84,8 @@ export class StepRunner {
     let firstDecoded: Float32Array | undefined;
     for (const b of batches) {
       const out = await this.run(b);
-      losses.loss += scalar(out.loss) / batches.length;
-      losses.content_loss += scalar(out.content_loss) / batches.length;
-      losses.style_loss += scalar(out.style_loss) / batches.length;
-      losses.tv_loss += (out.tv_loss ? scalar(out.tv_loss) : 0) / batches.length;
-      losses.grid_loss += (out.grid_loss ? scalar(out.grid_loss) : 0) / batches.length;
+      const l = stepLosses(out);
+      for (const k of LOSS_KEYS) losses[k] += l[k] / batches.length;
       firstDecoded ??= new Float32Array(out.decoded.data as Float32Array);
     }
     return { losses, firstDecoded: firstDecoded! };
@@ -98,6 +95,17 @@ export class StepRunner {
     await this.targets.dispose();
     await this.session.release();
   }
+}
+
+const LOSS_KEYS = ['loss', 'content_loss', 'style_loss', 'tv_loss', 'grid_loss'] as const;
+export type StepLosses = Record<(typeof LOSS_KEYS)[number], number>;
+
+/** A step's losses; the optional terms (tv, grid) are 0 when the graph has none. */
+export function stepLosses(out: ort.InferenceSession.ReturnType): StepLosses {
+  return {
+    loss: scalar(out.loss), content_loss: scalar(out.content_loss), style_loss: scalar(out.style_loss),
+    tv_loss: out.tv_loss ? scalar(out.tv_loss) : 0, grid_loss: out.grid_loss ? scalar(out.grid_loss) : 0,
+  };
 }
 
 export function scalar(t: ort.Tensor | undefined): number {

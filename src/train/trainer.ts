@@ -15,7 +15,7 @@ import { JsonlLog } from './jsonl-log.js';
 import { claimRunFolder } from './run-folder.js';
 import { TrainingBatches, type TrainingBatch, type TrainingBatchesState } from './prefetch.js';
 import { buildSchedule, parseLrSchedule } from './schedule.js';
-import { scalar, StepRunner } from './step-runner.js';
+import { stepLosses, StepRunner } from './step-runner.js';
 import { EventWriter } from './tensorboard.js';
 
 /** Everything that defines a run; saved in every checkpoint so that --resume needs nothing else. */
@@ -150,7 +150,8 @@ export async function train(config: TrainConfig, hooks: TrainHooks = {}, resume?
       const batch = await batches.next();
       const lr = schedule(step);
       const out = await runner.run(batch);
-      const loss = scalar(out.loss);
+      const losses = stepLosses(out);
+      const loss = losses.loss;
       if (!Number.isFinite(loss)) {
         throw new UserError(`loss is ${loss} at step ${step + 1}; training stopped. The last good checkpoint in ${config.out} is intact: resume from it with a lower --lr or --style-weight`);
       }
@@ -163,7 +164,7 @@ export async function train(config: TrainConfig, hooks: TrainHooks = {}, resume?
       const now = performance.now();
       const its = (windowSteps * 1000) / (now - windowStart);
       last = {
-        loss, content_loss: scalar(out.content_loss), style_loss: scalar(out.style_loss), tv_loss: out.tv_loss ? scalar(out.tv_loss) : 0, grid_loss: out.grid_loss ? scalar(out.grid_loss) : 0, lr, its, images_per_s: its * B,
+        ...losses, lr, its, images_per_s: its * B,
         data_wait_ms: batches.stats().waitMs - waitStart,
       };
       hooks.onStep?.(step, last);
