@@ -1,5 +1,6 @@
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { DEFAULT_MODEL } from '../models/registry.js';
+import { PRECISION_OPTIONS, type PrecisionOption } from '../quant/precision.js';
 import { defaultThreads } from '../runtime/session.js';
 import { DEFAULT_STYLE_SIZE } from '../stylize/style-model.js';
 import { DEFAULTS, startStudio } from '../web/server.js';
@@ -20,6 +21,11 @@ interface ServeFlags {
   styleSize: number;
   allowedHost?: string[];
   quiet?: boolean;
+  precision: PrecisionOption;
+  maxVideoMb: number;
+  maxVideoFrames: number;
+  maxVideoPixels: number;
+  videoTimeout: number;
 }
 
 function collect(value: string, previous: string[] = []): string[] {
@@ -35,11 +41,16 @@ The HTTP API on the same port:
   POST /api/stylize   multipart/form-data: content (file), style (file, 1-4 times), alpha,
                       style_weights (e.g. 0.7,0.3), preserve_color, model, style_size, format
                       -> the stylised image (PNG by default)
+  POST /api/stylize-video?job=ID   the same fields with a video as content, plus format
+                      (mp4, webm, gif), temporal, temporal_blend, max_size -> the clip
+                      (needs the system ffmpeg); ?job=ID (8-64 of A-Z a-z 0-9 - _) is optional
+  GET  /api/video-jobs/ID   that job's {state, frames_done, frames_total, fps}
   GET  /api/models    the models, whether their files are here, and their ONNX files
-  GET  /healthz       {ok, queue, cancelled}
+  GET  /healthz       {ok, queue, cancelled, models: {name: precision}}
 Errors are JSON {error, status}: 400 bad field, 403 refused Host or Origin, 408 upload too
-slow, 413 too large, 415 not an image, 422 corrupt image, 503 busy (with Retry-After), over
-the time limit, or a model whose weights are not installed.
+slow, 409 job id in use, 413 too large (file, pixels, frames), 415 not an image or not a
+video, 422 corrupt image or video, 503 busy (with Retry-After), over the time limit, a model
+whose weights (or int8 calibration) are not installed, or no ffmpeg for videos.
 
 Binds to 127.0.0.1 unless --host says otherwise; webcam and wasm threads need a secure
 context, which browsers grant to http://localhost and http://127.0.0.1 only (serve other hosts
@@ -54,7 +65,15 @@ proxy, name that with --allowed-host (NAME for any port, or NAME:PORT).
 --timeout covers a stylisation request from its headers to its answer: upload, queue and
 work together (408 while the upload is still arriving, 503 after); the headers themselves
 must come within the same time, 20 s at most. A job whose client disconnects, or whose time
-is up, stops at its next tile and frees its memory.
+is up, stops at its next tile and frees its memory. Videos have their own, longer, limit
+(--video-timeout), take a queue slot for the whole clip, are refused before they wait when
+they have more than --max-video-frames frames or --max-video-pixels pixels in all (frames x
+width x height), and each one's temporary folder (under $TMPDIR) is removed when it ends.
+
+--precision int8 runs every model through its int8 calibration (bundled for cd16x-r41;
+\`adain calibrate\` makes one); the default model is loaded at the start, so a missing
+calibration stops the server there. auto picks int8 per model where it is calibrated and
+faster on this CPU. /healthz says what each loaded model runs in.
 
 Example:
   curl -F content=@photo.jpg -F style=@painting.jpg -F alpha=0.8 -o out.png http://127.0.0.1:8080/api/stylize
@@ -80,6 +99,11 @@ export function serveCommand(): Command {
     .option('--timeout <s>', 'seconds a stylisation request may take: upload, wait and work together', parseNumber('seconds', 0.1, 3600), DEFAULTS.timeoutMs / 1000)
     .option('--allowed-host <name>', 'also answer requests for this host name (NAME or NAME:PORT), and POSTs from its pages; repeatable', collect)
     .option('--style-size <n>', 'scale style images so their shorter side is n pixels', parseInteger('a size in pixels', 16, 4096), DEFAULT_STYLE_SIZE)
+    .addOption(new Option('--precision <p>', 'fp32; int8 (needs `adain calibrate` once per model); auto: int8 where calibrated and faster on this CPU').choices(PRECISION_OPTIONS).default('fp32'))
+    .option('--max-video-mb <n>', 'largest video upload, in MiB', parseNumber('a size in MiB', 0.01, 65536), DEFAULTS.maxVideoBytes / 1024 / 1024)
+    .option('--max-video-frames <n>', 'most frames of an uploaded video', parseInteger('a frame count', 1), DEFAULTS.maxVideoFrames)
+    .option('--max-video-pixels <n>', 'most pixels of all of a video\'s frames together (frames x width x height)', parseNumber('a pixel count', 1), DEFAULTS.maxVideoPixels)
+    .option('--video-timeout <s>', 'seconds a video request may take: upload, wait and work together', parseNumber('seconds', 0.1, 24 * 3600), DEFAULTS.videoTimeoutMs / 1000)
     .option('-q, --quiet', 'do not log requests')
     .addHelpText('after', HELP)
     .action(async (o: ServeFlags) => {
@@ -87,6 +111,8 @@ export function serveCommand(): Command {
         host: o.host, port: o.port, modelsDir: o.modelsDir, defaultModel: o.model, download: o.download, threads: o.threads,
         maxUploadBytes: Math.round(o.maxUploadMb * 1024 * 1024), maxPixels: o.maxPixels, concurrency: o.concurrency,
         maxQueue: o.queue, timeoutMs: o.timeout * 1000, styleSize: o.styleSize, allowedHosts: o.allowedHost ?? [],
+        precision: o.precision, maxVideoBytes: Math.round(o.maxVideoMb * 1024 * 1024), maxVideoFrames: o.maxVideoFrames,
+        maxVideoPixels: o.maxVideoPixels, videoTimeoutMs: o.videoTimeout * 1000,
         log: o.quiet ? undefined : stderrLine,
         // problems carry the server's paths, which replies leave out: the operator needs them
         logError: stderrLine,

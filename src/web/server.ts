@@ -10,7 +10,13 @@
  *   GET  /api/gallery               the gallery's images
  *   POST /api/stylize               multipart: content, style (1-4), alpha, style_weights,
  *                                   preserve_color, model, style_size, format -> the image
- *   GET  /healthz                   {ok, queue}
+ *   POST /api/stylize-video[?job=ID]  multipart: content (a video), style (1-4), alpha,
+ *                                   style_weights, preserve_color, model, style_size, format
+ *                                   (mp4, webm, gif), temporal, temporal_blend, max_size -> the
+ *                                   clip; needs the system ffmpeg (video-api.ts)
+ *   GET  /api/video-jobs/<ID>       {state, frames_done, frames_total, fps, ...} of that job
+ *   GET  /api/config                limits, precision, and whether videos work here
+ *   GET  /healthz                   {ok, queue, cancelled, models: {name: precision}}
  *
  * Every response carries Cross-Origin-Opener-Policy: same-origin and
  * Cross-Origin-Embedder-Policy: require-corp, which make the page cross-origin isolated so
@@ -18,16 +24,20 @@
  * {error, status}. Requests whose Host is not this server, and non-GET requests from another
  * site's pages, get 403 (host-guard.ts). Stylisations run in a bounded queue: when it is full
  * the answer is 503 with Retry-After. One time limit covers a stylisation request's body, its
- * wait and its work: 408 while the body is still arriving, 503 after; a job whose client has
- * gone, or whose time is up, stops at its next tile.
+ * wait and its work (--timeout for images, --video-timeout for clips): 408 while the body is
+ * still arriving, 503 after; a job whose client has gone, or whose time is up, stops at its
+ * next tile or frame.
  */
 import { promises as fs } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import os from 'node:os';
 import { UserError } from '../errors.js';
 import { DEFAULT_MODEL, findModel, MODELS } from '../models/registry.js';
 import { modelStatus } from '../models/resolve.js';
+import type { PrecisionOption } from '../quant/precision.js';
 import { defaultThreads } from '../runtime/session.js';
+import type { Precision } from '../stylize/network.js';
 import { DEFAULT_STYLE_SIZE, loadModel, type StyleModel } from '../stylize/style-model.js';
 import { HostGuard, parseAllowedHost } from './host-guard.js';
 import { HttpError } from './http-error.js';
@@ -37,6 +47,7 @@ import { BrowserModelCache } from './onnx-models.js';
 import { JobQueue, QueueFullError } from './queue.js';
 import { EXAMPLES_DIR, ortWebDir, safeJoin, sendFile, WEB_DIR } from './static.js';
 import { CONTENT_TYPES, MAX_STYLES, parseStylizeRequest, probeImage, runStylize, StyleStatsCache } from './stylize-api.js';
+import { VideoApi } from './video-api.js';
 
 export interface StudioOptions {
   /** Interface to bind (default 127.0.0.1: only this machine can connect). */
@@ -78,6 +89,21 @@ export interface StudioOptions {
   logError?: (line: string) => void;
   /** Where the front end is (default web/ in the package). */
   webDir?: string;
+  /**
+   * fp32 (default); int8 (every model needs a calibration, `adain calibrate`; the default model
+   * is loaded at the start, so a missing one stops the start); auto: int8 where calibrated and faster.
+   */
+  precision?: PrecisionOption;
+  /** Largest video upload in bytes (default 200 MiB). */
+  maxVideoBytes?: number;
+  /** Most frames of an uploaded video (default 1800: a minute at 30 fps). */
+  maxVideoFrames?: number;
+  /** Most pixels of all of a video's frames together, frames x width x height after max_size (default 500 million). */
+  maxVideoPixels?: number;
+  /** Longest a video request may take from its headers to its answer, in ms (default 15 min). */
+  videoTimeoutMs?: number;
+  /** Where each video request gets its temporary folder, removed when it ends (default the system's). */
+  tempDir?: string;
 }
 
 export interface StudioServer {
@@ -102,6 +128,10 @@ export const DEFAULTS = {
   maxQueue: 8,
   timeoutMs: 60_000,
   memoryBudget: 2 * 1024 ** 3,
+  maxVideoBytes: 200 * 1024 * 1024,
+  maxVideoFrames: 1800,
+  maxVideoPixels: 500e6,
+  videoTimeoutMs: 15 * 60_000,
 } as const;
 
 const SECURITY_HEADERS: Record<string, string> = {
@@ -145,6 +175,8 @@ export async function startStudio(opts: StudioOptions = {}): Promise<StudioServe
     defaultModel: opts.defaultModel ?? DEFAULT_MODEL,
     threads: opts.threads ?? defaultThreads(),
     webDir: opts.webDir ?? WEB_DIR,
+    precision: opts.precision ?? 'fp32',
+    videoTimeoutMs: opts.videoTimeoutMs ?? DEFAULTS.videoTimeoutMs,
   };
   findModel(o.defaultModel);
   const allowedHosts = opts.allowedHosts ?? [];
@@ -159,16 +191,49 @@ export async function startStudio(opts: StudioOptions = {}): Promise<StudioServe
   const statsCache = opts.styleCache === 0 ? undefined : new StyleStatsCache(opts.styleCache ?? 32);
   const ortDir = ortWebDir();
   const models = new Map<string, Promise<StyleModel>>();
+  /** What each loaded model runs in (auto decides per model), for /healthz. */
+  const precisions = new Map<string, Precision>();
 
   function getModel(name: string): Promise<StyleModel> {
     let p = models.get(name);
     if (!p) {
-      p = loadModel(name, { ...resolveOpts, threads: o.threads });
-      p.catch(() => models.delete(name));
+      p = loadModel(name, { ...resolveOpts, threads: o.threads, precision: o.precision });
+      p.then((m) => precisions.set(name, m.network.precision), () => models.delete(name));
       models.set(name, p);
     }
     return p;
   }
+
+  /** getModel for a request: its failures as the 503 a client may see (no server paths). */
+  async function requestModel(name: string): Promise<StyleModel> {
+    try {
+      return await getModel(name);
+    } catch (err) {
+      if (!(err instanceof UserError)) throw err;
+      if (/no int8 calibration/.test(err.message)) {
+        logError(`model ${name} cannot run in int8: ${err.message}`);
+        throw new HttpError(503, `model ${name} has no int8 calibration on this server, which runs with --precision ${o.precision}; `
+          + `the server's operator can run \`adain calibrate --model ${name}\` once, or restart adain serve with --precision auto or fp32`);
+      }
+      throw await modelUnavailable(name, err, resolveOpts, logError);
+    }
+  }
+
+  const video = new VideoApi({
+    limits: {
+      maxVideoBytes: opts.maxVideoBytes ?? DEFAULTS.maxVideoBytes,
+      maxImageBytes: o.maxUploadBytes,
+      maxPixels: o.maxPixels,
+      maxFrames: opts.maxVideoFrames ?? DEFAULTS.maxVideoFrames,
+      maxTotalPixels: opts.maxVideoPixels ?? DEFAULTS.maxVideoPixels,
+      timeoutMs: o.videoTimeoutMs,
+    },
+    tempDir: opts.tempDir ?? os.tmpdir(),
+    queue, model: requestModel, defaultModel: o.defaultModel, styleSize: o.styleSize, memoryBudget: o.memoryBudget, statsCache,
+    log, onCancelled: () => { cancelledJobs++; },
+  });
+  // int8 was asked for explicitly: a missing calibration should stop the start, not fail every request
+  if (o.precision === 'int8') await getModel(o.defaultModel);
 
   async function modelsJson() {
     return Promise.all(MODELS.map(async (m) => {
@@ -243,10 +308,7 @@ export async function startStudio(opts: StudioOptions = {}): Promise<StudioServe
       for (const [i, s] of r.styles.entries()) await probeImage(s, r.styles.length > 1 ? `style ${i + 1}` : 'style', o.maxPixels);
 
       const job = queue.run(async () => {
-        const model = await getModel(r.model).catch(async (err: unknown) => {
-          if (err instanceof UserError) throw await modelUnavailable(r.model, err, resolveOpts, logError);
-          throw err;
-        });
+        const model = await requestModel(r.model);
         return runStylize(model, r, { maxPixels: o.maxPixels, memoryBudget: o.memoryBudget, statsCache, signal: cancel.signal });
       }, cancel.signal);
       job.catch(() => {});
@@ -296,12 +358,25 @@ export async function startStudio(opts: StudioOptions = {}): Promise<StudioServe
       if (method !== 'POST') allow('POST');
       return stylize(req, res);
     }
+    if (p === '/api/stylize-video') {
+      if (method !== 'POST') allow('POST');
+      return video.handle(req, res);
+    }
     if (!isGet) allow('GET, HEAD');
-    if (p === '/healthz') return sendJson(res, 200, { ok: true, queue: queue.stats(), cancelled: cancelledJobs, uptimeS: Math.round(process.uptime()) });
+    const job = /^\/api\/video-jobs\/([^/]+)$/.exec(p);
+    if (job) return sendJson(res, 200, video.status(job[1]));
+    if (p === '/healthz') {
+      return sendJson(res, 200, {
+        ok: true, queue: queue.stats(), cancelled: cancelledJobs, uptimeS: Math.round(process.uptime()), models: Object.fromEntries(precisions),
+      });
+    }
     if (p === '/api/models') return sendJson(res, 200, { default: o.defaultModel, models: await modelsJson() });
     if (p === '/api/gallery') return sendJson(res, 200, { images: await galleryJson() });
     if (p === '/api/config') {
-      return sendJson(res, 200, { maxUploadBytes: o.maxUploadBytes, maxPixels: o.maxPixels, maxStyles: MAX_STYLES, styleSize: o.styleSize, defaultModel: o.defaultModel });
+      return sendJson(res, 200, {
+        maxUploadBytes: o.maxUploadBytes, maxPixels: o.maxPixels, maxStyles: MAX_STYLES, styleSize: o.styleSize, defaultModel: o.defaultModel,
+        precision: o.precision, video: await video.config(),
+      });
     }
     let m = /^\/models\/([^/]+)\/([^/]+)$/.exec(p);
     if (m) {
@@ -335,7 +410,8 @@ export async function startStudio(opts: StudioOptions = {}): Promise<StudioServe
   const headersTimeout = Math.round(Math.min(20_000, Math.max(1000, o.timeoutMs)));
   const server = http.createServer({
     headersTimeout,
-    requestTimeout: Math.round(o.timeoutMs) + headersTimeout + 5000,
+    // a clip may take longer to upload than an image may; each route keeps its own, tighter, limit
+    requestTimeout: Math.round(Math.max(o.timeoutMs, o.videoTimeoutMs)) + headersTimeout + 5000,
     connectionsCheckingInterval: Math.round(Math.min(5000, Math.max(250, headersTimeout / 4))),
   }, (req, res) => {
     const started = performance.now();
@@ -394,6 +470,7 @@ export async function startStudio(opts: StudioOptions = {}): Promise<StudioServe
       });
       // a job that timed out may still be running on a model: let it finish before freeing it
       await queue.idle();
+      await video.idle();
       for (const p of models.values()) await p.then((m) => m.dispose(), () => {});
       models.clear();
     },
