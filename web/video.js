@@ -86,7 +86,10 @@ export function createVideoMode({ request, onActivate, showError }) {
       if (job !== current) return;
       try {
         const r = await fetch(`/api/video-jobs/${current.id}`, { cache: 'no-store' });
-        if (r.ok && job === current) showProgress(await r.json());
+        if (!r.ok) continue;
+        const s = await r.json();
+        // asked again after the body: the job may have ended (done, cancelled) while it was read
+        if (job === current) showProgress(s);
       } catch {
         // a failed poll only delays the bar; the POST says how the job ended
       }
@@ -113,6 +116,7 @@ export function createVideoMode({ request, onActivate, showError }) {
     progress.hidden = false;
     progress.removeAttribute('value');
     progress.dataset.done = '0';
+    delete progress.dataset.total; // the last clip's, until the first poll gives this one's
     $('#video-run').disabled = true;
     $('#video-cancel').hidden = false;
     setText('Uploading…');
