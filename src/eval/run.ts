@@ -3,9 +3,11 @@ import path from 'node:path';
 import { UserError } from '../errors.js';
 import type { RgbImage } from '../image/io.js';
 import { findModel, MODELS } from '../models/registry.js';
-import { modelStatus, type ResolveOptions } from '../models/resolve.js';
+import { modelStatus, resolveWeightFile, type ResolveOptions } from '../models/resolve.js';
+import { findCalibration } from '../quant/calibrate.js';
 import { median } from '../runtime/stats.js';
 import type { ChannelStats, FeatureMap } from '../stylize/features.js';
+import type { Precision } from '../stylize/network.js';
 import { loadModel, type StyleModel } from '../stylize/style-model.js';
 import { Cfsd } from './cfsd.js';
 import { contactSheet, tableSheet } from './contact-sheet.js';
@@ -23,6 +25,8 @@ import { loadEvalSet, loadSquare, type EvalSet } from './pairs.js';
  *   side is `size` and centre-cropped to size x size (eval/pairs.ts).
  * - Rows (pairs 'all'): `content-unchanged` (the content image as the output: the style
  *   distance of doing nothing, content distance 0), then each model.
+ *   A model may run at a named precision (`NAME@int8`, `--precision fp32,int8`): the row is
+ *   named so and carries `precision`, so the int8 network is judged on the very same pairs.
  * - Rows (pairs 'subset'): the same on a seeded subset of `optimizePairs` pairs, plus
  *   `optimize-<n>` for each iteration count (Gatys optimisation of the judge's own loss,
  *   content weight 1, style weight 10, Adam on the pixels from the content image) - like for
@@ -42,6 +46,8 @@ export interface EvalEntry {
   model: string;
   /** A decoder weights file instead of the model's. */
   decoder?: string;
+  /** fp32 or int8 (needs a calibration: `adain calibrate`); unset: fp32, and the row has no precision field. */
+  precision?: Precision;
 }
 
 export interface EvalConfig {
@@ -88,6 +94,8 @@ export interface EvalRow {
   cfsd: number;
   grid_score: number;
   ms_512: number | null;
+  /** Set on the rows of entries that named a precision (NAME@int8, --precision). */
+  precision?: Precision;
 }
 
 export interface EvalReport {
@@ -131,6 +139,54 @@ export function parseDecoderEntry(text: string): EvalEntry {
   return { name: m[1].trim(), model: m[2].trim(), decoder: m[3] };
 }
 
+export const EVAL_PRECISIONS: readonly Precision[] = ['fp32', 'int8'];
+
+function checkPrecision(p: string, what: string): Precision {
+  if (!(EVAL_PRECISIONS as readonly string[]).includes(p)) {
+    // auto is left out on purpose: its choice follows this CPU's timing, so a row would not say what it measured
+    throw new UserError(`${what}: unknown precision ${JSON.stringify(p)}; use fp32 or int8 (auto is not evaluated: it picks one by timing this CPU)`);
+  }
+  return p as Precision;
+}
+
+/** `NAME` or `NAME@fp32` / `NAME@int8` (--models): a registry model, its row named as given (the registry's spelling). */
+export function parseModelSpec(text: string): EvalEntry {
+  const m = /^([^@]+)(?:@(.*))?$/.exec(text.trim());
+  if (!m) throw new UserError(`--models ${JSON.stringify(text)}: expected NAME or NAME@fp32 / NAME@int8, e.g. cd16x-r41@int8`);
+  const name = findModel(m[1].trim()).name;
+  if (m[2] === undefined) return { name, model: name };
+  const precision = checkPrecision(m[2].trim(), `--models ${text}`);
+  return { name: `${name}@${precision}`, model: name, precision };
+}
+
+/** --precision fp32,int8 as a list (a typo is refused here, before anything loads). */
+export function parsePrecisionList(text: string): Precision[] {
+  const list = text.split(',').map((p) => p.trim()).filter(Boolean).map((p) => checkPrecision(p, `--precision ${text}`));
+  if (!list.length) throw new UserError('--precision: expected fp32, int8 or fp32,int8');
+  return [...new Set(list)];
+}
+
+/** Each entry that names no precision once per precision, as row NAME@PRECISION; entries with one stay as they are. */
+export function withPrecisions(entries: readonly EvalEntry[], precisions: readonly Precision[] | undefined): EvalEntry[] {
+  const out = entries.flatMap((e) => (e.precision || !precisions?.length ? [e] : precisions.map((p) => ({ ...e, name: `${e.name}@${p}`, precision: p }))));
+  // `-m a,a@int8 --precision int8` names the same row twice: one run of it is meant
+  const seen = new Set<string>();
+  return out.filter((e) => {
+    const key = JSON.stringify([e.name, e.model, e.decoder, e.precision]);
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+/** Whether an int8 entry's encoder + decoder files have a calibration (the files are resolved, downloaded if allowed). */
+export async function hasCalibration(e: EvalEntry, opts: Pick<ResolveOptions, 'modelsDir' | 'cacheDir' | 'download'> = {}): Promise<{ found: boolean; decoderFile: string }> {
+  const spec = findModel(e.model);
+  const encoderFile = await resolveWeightFile(spec.encoder.weights, opts);
+  const decoderFile = e.decoder ?? (await resolveWeightFile(spec.decoder.weights, opts));
+  return { found: (await findCalibration(encoderFile, decoderFile, opts)).found, decoderFile };
+}
+
 export function checkEvalSize(size: number): void {
   if (!Number.isInteger(size) || size % 8 !== 0 || size < 16) throw new UserError(`--size must be a multiple of 8 and at least 16, got ${size}`);
 }
@@ -155,6 +211,14 @@ export async function runEval(cfg: EvalConfig): Promise<EvalReport> {
   }
   const iterations = [...new Set(cfg.optimizeIterations)].sort((a, b) => a - b);
   if (iterations.some((n) => !Number.isInteger(n) || n < 1)) throw new UserError(`optimisation iteration counts must be positive integers, got ${cfg.optimizeIterations.join(',')}`);
+  // an int8 row without a calibration would fail after every row before it was computed
+  for (const e of entries.filter((x) => x.precision === 'int8')) {
+    const { found, decoderFile } = await hasCalibration(e, resolve);
+    if (!found) {
+      const spec = findModel(e.model);
+      throw new UserError(`${e.name}: no int8 calibration for ${decoderFile}; run \`adain calibrate --model ${spec.name}${e.decoder ? ` --decoder ${e.decoder}` : ''}\` once, or evaluate it at fp32`);
+    }
+  }
 
   const set = await loadEvalSet(cfg.contentDir, cfg.styleDir, { contents: cfg.contents, styles: cfg.styles, seed: cfg.seed, subset: iterations.length ? cfg.optimizePairs : 0 });
   const C = set.contents.length, S = set.styles.length, P = C * S;
@@ -226,11 +290,12 @@ export async function runEval(cfg: EvalConfig): Promise<EvalReport> {
 
     for (const e of entries) {
       log(`Loading ${e.name}`);
-      const model = await loadModel(e.model, { ...runtime, ...resolve, decoder: e.decoder });
+      const model = await loadModel(e.model, { ...runtime, ...resolve, decoder: e.decoder, precision: e.precision });
       const spec = findModel(e.model);
-      notes[e.name] = e.decoder
+      notes[e.name] = (e.decoder
         ? `decoder ${e.decoder} on the ${e.model} encoder`
-        : `${spec.decoder.kind === 'reconstruction' ? 'reference: reconstruction decoder' : 'AdaIN decoder'} (${spec.encoder.kind} to ${spec.encoder.cut})`;
+        : `${spec.decoder.kind === 'reconstruction' ? 'reference: reconstruction decoder' : 'AdaIN decoder'} (${spec.encoder.kind} to ${spec.encoder.cut})`)
+        + (e.precision ? `, ${model.network.precision}` : '');
       try {
         const stats: ChannelStats[] = [];
         for (const st of styles) stats.push(await model.styleStats(st, { styleSize: cfg.size }));
@@ -278,12 +343,14 @@ export async function runEval(cfg: EvalConfig): Promise<EvalReport> {
     const rows: EvalRow[] = [];
     const allPairs = Array.from({ length: P }, (_, i) => i);
     const subsetPairs = set.subset.map(([c, s]) => c * S + s);
+    const precisionOf = new Map(entries.map((e) => [e.name, e.precision]));
     const row = (name: string, pairs: PairSet, idx: number[]): EvalRow => {
       const sc = scores.get(name)!;
       const avg = (xs: Float64Array) => mean(idx.map((i) => xs[i]));
+      const precision = precisionOf.get(name);
       return {
         model: name, pairs, style_distance: avg(sc.style), content_distance: avg(sc.content), cfsd: avg(sc.cfsd), grid_score: avg(sc.grid),
-        ms_512: speed.get(name) ?? null,
+        ms_512: speed.get(name) ?? null, ...(precision ? { precision } : {}),
       };
     };
     const modelNames = [CONTENT_UNCHANGED, ...entries.map((e) => e.name)];
