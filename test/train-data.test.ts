@@ -8,6 +8,7 @@ import { UserError } from '../src/errors.js';
 import { UnreadableImageError, PairSampler, listImages, loadTrainingImage, makeBatch, type PairSamplerState } from '../src/train/data.js';
 import { PrefetchQueue, TrainingBatches, type TrainingBatch } from '../src/train/prefetch.js';
 import { Rng } from '../src/train/rng.js';
+import { sourceOf } from '../src/train/epoch-stream.js';
 
 const EXAMPLES = path.join(import.meta.dirname, '..', 'examples');
 const NAMES = ['astronaut.jpg', 'chelsea.jpg', 'coffee.jpg', 'rocket.jpg', 'scream.jpg'];
@@ -136,6 +137,41 @@ describe('PairSampler', () => {
       assert.deepEqual(pass.map((p) => p.content).sort(), [...contents].sort());
     }
     assert.deepEqual(pairs.slice(0, 3).map((p) => p.style).sort(), [...styles].sort());
+  });
+
+  test('style balance by source: sources drawn by the square root of their size, each source\'s images once per pass, resumed exactly', () => {
+    // 100 clip-art files and 4 paintings: by file the paintings get 4/104 = 3.8% of the draws
+    const big = Array.from({ length: 100 }, (_, i) => `/data/style/clipart__c${i}.png`);
+    const small = ['p0', 'p1', 'p2', 'p3'].map((n) => `/data/style/AesUST__${n}.jpg`);
+    const mixed = [...big, ...small];
+    const sampler = new PairSampler(contents, mixed, { seed: 7, styleBalance: 'source' });
+    assert.deepEqual([...(sampler.styleShares()?.keys() ?? [])], ['AesUST', 'clipart']);
+    const draws = Array.from({ length: 6000 }, () => sampler.next().style);
+    const paintings = draws.filter((f) => f.includes('AesUST__'));
+    const expected = Math.sqrt(4) / (Math.sqrt(4) + Math.sqrt(100)); // 1/6
+    assert.ok(Math.abs(paintings.length / draws.length - expected) < 0.02, `painting share ${paintings.length / draws.length}`);
+    // within a source, every image once per pass over that source
+    for (let k = 0; k + 4 <= 40; k += 4) assert.deepEqual(paintings.slice(k, k + 4).sort(), [...small].sort());
+    const clipart = draws.filter((f) => f.includes('clipart__'));
+    assert.equal(new Set(clipart.slice(0, 100)).size, 100);
+
+    const state: PairSamplerState = JSON.parse(JSON.stringify(sampler.state()));
+    const next = Array.from({ length: 50 }, () => sampler.next());
+    const resumed = new PairSampler(contents, mixed, { seed: 7, styleBalance: 'source' });
+    resumed.restore(state);
+    assert.deepEqual(Array.from({ length: 50 }, () => resumed.next()), next);
+    // a run drawn by file is not continued as a balanced one, nor the reverse
+    const byFile = new PairSampler(contents, mixed, { seed: 7 });
+    assert.throws(() => byFile.restore(state), (e: Error) => e instanceof UserError && /balanced by source/.test(e.message));
+    assert.throws(() => resumed.restore(JSON.parse(JSON.stringify(byFile.state()))), (e: Error) => e instanceof UserError && /by file/.test(e.message));
+  });
+
+  test('the source of a style image: its first subfolder, else the prefix before __, else one source', () => {
+    assert.equal(sourceOf('/s/monet/water/1.jpg', '/s'), 'monet');
+    assert.equal(sourceOf('/s/openclipart-png__cat.png', '/s'), 'openclipart');
+    assert.equal(sourceOf('/s/wesnoth-1-16-trow__a.png', '/s'), sourceOf('/s/wesnoth-1.16-data__b.png', '/s'));
+    assert.equal(sourceOf('/s/cat.png', '/s'), '');
+    assert.equal(sourceOf('/s/__cat.png', '/s'), '');
   });
 
   test('subset mode cycles through a fixed, seeded set of pairs', () => {

@@ -3,6 +3,7 @@ import cliProgress from 'cli-progress';
 import { DEFAULT_MODEL } from '../models/registry.js';
 import { defaultThreads } from '../runtime/session.js';
 import { loadCheckpoint } from '../train/checkpoint.js';
+import { STYLE_BALANCES } from '../train/data.js';
 import { DEFAULT_VAL_PAIRS, train, type StepValues, type TrainConfig } from '../train/trainer.js';
 import { ExitStatus, UserError } from '../errors.js';
 import { parseInteger, parseNumber } from './options.js';
@@ -30,6 +31,7 @@ export function trainCommand(): Command {
     .option('--crop <n>', 'random square crop side', parseInteger('a size in pixels'), 256)
     .option('-n, --iterations <n>', 'training steps in total', parseInteger('an iteration count'), 160000)
     .option('--seed <n>', 'seed for pairs, crops and initialisation', parseInteger('a seed', 0), 0)
+    .addOption(new Option('--style-balance <how>', "file: each style image once per pass; source: sources (first subfolder, or the file-name prefix before '__' up to its first '-') drawn by the square root of their size").choices(STYLE_BALANCES).default('file'))
     .option('--subset <n>', 'train on a fixed seeded set of n pairs (debugging)', parseInteger('a pair count'))
     .option('--val-content <dir>', 'held-out content images for validation')
     .option('--val-style <dir>', 'held-out style images for validation')

@@ -9,7 +9,8 @@ import sharp, { type Metadata, type OutputInfo } from 'sharp';
 import { UserError } from '../errors.js';
 import { DEFAULT_MAX_PIXELS, fromInterleavedU8, quoteName, type RgbImage } from '../image/io.js';
 import { crc32c } from './crc32c.js';
-import { Rng, isRngState, type RngState } from './rng.js';
+import { isRngState, type Rng } from './rng.js';
+import { BalancedStream, EpochStream, isBalancedStreamState, type BalancedStreamState, type EpochStreamState } from './epoch-stream.js';
 
 /** Extensions (lower case) of the files listImages picks up. */
 export const IMAGE_EXTENSIONS: readonly string[] = ['.jpg', '.jpeg', '.png', '.webp'];
@@ -115,63 +116,6 @@ function fingerprint(files: readonly string[]): number {
 // ---------------------------------------------------------------------------------------------
 // Pair sampling
 
-/**
- * One endless stream of indices into a list: a fresh random permutation per epoch, so every
- * file is seen once per pass. Its state is the generator's state at the start of the epoch plus
- * the position in it; the permutation is rebuilt from that on restore.
- */
-class EpochStream {
-  private readonly rng: Rng;
-  private order: number[] = [];
-  private epoch = 0;
-  private epochStart: RngState;
-  private position = 0;
-
-  constructor(
-    private readonly count: number,
-    seed: number,
-    stream: string,
-  ) {
-    this.rng = new Rng(seed, stream);
-    this.epochStart = this.rng.getState();
-    this.shuffle();
-  }
-
-  private shuffle(): void {
-    this.epochStart = this.rng.getState();
-    this.order = this.rng.shuffle(Array.from({ length: this.count }, (_, i) => i));
-    this.position = 0;
-  }
-
-  next(): number {
-    if (this.position >= this.count) {
-      this.epoch++;
-      this.shuffle();
-    }
-    return this.order[this.position++];
-  }
-
-  state(): EpochStreamState {
-    return { epoch: this.epoch, epochStart: this.epochStart, position: this.position };
-  }
-
-  restore(state: EpochStreamState): void {
-    this.rng.setState(state.epochStart);
-    this.shuffle();
-    this.epoch = state.epoch;
-    this.position = Math.min(state.position, this.count);
-  }
-}
-
-export interface EpochStreamState {
-  /** Completed passes over the list. */
-  epoch: number;
-  /** The generator's state before this epoch's permutation was drawn. */
-  epochStart: RngState;
-  /** How many files of this epoch's permutation have been drawn. */
-  position: number;
-}
-
 export interface Pair {
   content: string;
   style: string;
@@ -185,7 +129,16 @@ export interface PairSamplerOptions {
    * check that the decoder can overfit a handful of pairs.
    */
   subset?: number;
+  /**
+   * How styles are drawn: 'file' (each image once per pass over the folder) or 'source'
+   * (sources in proportion to the square root of their image count; see BalancedStream), so
+   * that one big source (a painter, a clip-art set) does not dominate what the decoder learns.
+   */
+  styleBalance?: StyleBalance;
 }
+
+export type StyleBalance = 'file' | 'source';
+export const STYLE_BALANCES: readonly StyleBalance[] = ['file', 'source'];
 
 /** Everything needed to continue a PairSampler exactly where it was (JSON-serialisable). */
 export interface PairSamplerState {
@@ -198,6 +151,8 @@ export interface PairSamplerState {
   styles: { count: number; fingerprint: number };
   content: EpochStreamState;
   style: EpochStreamState;
+  /** With styleBalance 'source' (absent in runs that drew styles by file). */
+  styleSources?: BalancedStreamState;
 }
 
 /**
@@ -212,6 +167,7 @@ export class PairSampler {
   readonly subset: number | null;
   private readonly contentStream: EpochStream;
   private readonly styleStream: EpochStream;
+  private readonly balanced: BalancedStream | null;
   private readonly fixed: Pair[] | null = null;
   private readonly contentPrint: number;
   private readonly stylePrint: number;
@@ -229,6 +185,7 @@ export class PairSampler {
     this.subset = opts.subset ?? null;
     this.contentStream = new EpochStream(contents.length, opts.seed, 'pairs/content');
     this.styleStream = new EpochStream(styles.length, opts.seed, 'pairs/style');
+    this.balanced = opts.styleBalance === 'source' ? new BalancedStream(this.styles, commonFolder(this.styles), opts.seed, 'pairs/style-sources') : null;
     this.contentPrint = fingerprint(this.contents);
     this.stylePrint = fingerprint(this.styles);
     if (this.subset !== null) {
@@ -237,7 +194,13 @@ export class PairSampler {
   }
 
   private draw(): Pair {
-    return { content: this.contents[this.contentStream.next()], style: this.styles[this.styleStream.next()] };
+    const style = this.balanced ? this.balanced.next() : this.styleStream.next();
+    return { content: this.contents[this.contentStream.next()], style: this.styles[style] };
+  }
+
+  /** With styleBalance 'source': each style source's share of the draws. */
+  styleShares(): Map<string, number> | null {
+    return this.balanced?.shares() ?? null;
   }
 
   /** The next pair. */
@@ -262,6 +225,7 @@ export class PairSampler {
       styles: { count: this.styles.length, fingerprint: this.stylePrint },
       content: this.contentStream.state(),
       style: this.styleStream.state(),
+      ...(this.balanced ? { styleSources: this.balanced.state() } : {}),
     };
   }
 
@@ -298,6 +262,14 @@ export class PairSampler {
     changed('style', state.styles, this.styles, this.stylePrint);
     this.contentStream.restore(state.content);
     this.styleStream.restore(state.style);
+    if (this.balanced) {
+      if (!isBalancedStreamState(state.styleSources, this.balanced.sources.length)) {
+        throw new UserError(`the checkpoint drew styles ${state.styleSources ? 'from other sources' : 'by file, not balanced by source'}; resume with the run's own setting`);
+      }
+      this.balanced.restore(state.styleSources);
+    } else if (state.styleSources) {
+      throw new UserError('the checkpoint drew styles balanced by source; resume with the run\'s own setting');
+    }
     this.drawn = state.drawn;
   }
 }

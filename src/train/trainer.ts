@@ -9,7 +9,7 @@ import { resolveWeightFile } from '../models/resolve.js';
 import { readWeights } from '../weights/index.js';
 import { Adam } from './adam.js';
 import { BEST_DECODER_FILE, loadCheckpoint, saveCheckpoint, saveDecoder, unflattenConvWeights } from './checkpoint.js';
-import { listImages, PairSampler } from './data.js';
+import { listImages, PairSampler, type StyleBalance } from './data.js';
 import { initDecoder } from './init.js';
 import { JsonlLog } from './jsonl-log.js';
 import { claimRunFolder } from './run-folder.js';
@@ -43,6 +43,8 @@ export interface TrainConfig {
   iterations: number;
   seed: number;
   subset?: number;
+  /** How styles are drawn (data.ts StyleBalance); 'file' in runs saved before it existed. */
+  styleBalance?: StyleBalance;
   valContent?: string;
   valStyle?: string;
   /** Held-out pairs per validation (rounded up to whole batches); runs saved before it used one batch. */
@@ -121,7 +123,8 @@ export async function train(config: TrainConfig, hooks: TrainHooks = {}, resume?
     styleWeight: config.styleWeight, tvWeight: config.tvWeight ?? 0, gridWeight: config.gridWeight ?? 0, batch: B, crop: S, threads: config.threads,
   });
 
-  const batches = new TrainingBatches(new PairSampler(contents, styles, { seed: config.seed, subset: config.subset }), {
+  const sampler = new PairSampler(contents, styles, { seed: config.seed, subset: config.subset, styleBalance: config.styleBalance });
+  const batches = new TrainingBatches(sampler, {
     batchSize: B, loadSize: config.loadSize, crop: S, seed: config.seed, warn, resume: ckpt?.sampler as TrainingBatchesState | undefined,
   });
   const val = config.valContent ? await validationBatches(config, warn) : undefined;
