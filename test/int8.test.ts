@@ -59,24 +59,29 @@ async function optimisedOpCounts(model: Uint8Array, name: string): Promise<Map<s
   return counts;
 }
 
-test('onnxruntime fuses every conv of the int8 encoder and decoder (no float Conv left)', { skip }, async () => {
+/** The convs the shipped calibration keeps in float on purpose (quant/calibrate.ts defaultFloatLayers says why). */
+const INTENDED_FLOAT = { encoder: ['conv1_1', 'conv2_1'], decoder: ['dec4_1', 'dec1_1'] };
+
+test('onnxruntime fuses every int8 conv of the encoder and decoder; the only float convs are the intended exceptions', { skip }, async () => {
+  assert.deepEqual(calibration.float, INTENDED_FLOAT);
   const q = selectedRanges(calibration);
   const encLayers = encoderLayers('relu4_1', true), decLayers = decoderLayers('relu4_1');
   const convs = (ls: typeof encLayers) => ls.filter((l) => l.kind === 'conv').length;
   const e = await optimisedOpCounts(qdqEncoderModel(encLayers, enc, ['relu4_1'], q.encoder), 'encoder');
   const d = await optimisedOpCounts(qdqDecoderModel(decLayers, dec, q.decoder), 'decoder');
-  // DequantizeLinear only where a float value leaves the graph (the decoded image); one feeding a Conv would mean an unfused float conv
-  for (const [name, counts, dq] of [['encoder', e, 0], ['decoder', d, 1]] as const) {
+  // Q after a float conv whose successor is int8; DQ before a float conv that follows an int8 one
+  // (encoder: conv1_1 -> Q, conv1_2 int8, DQ -> conv2_1 -> Q; decoder: dec4_1 -> Q ... DQ -> dec1_1)
+  for (const [name, counts, floats, dq, qs] of [['encoder', e, INTENDED_FLOAT.encoder, 1, 2], ['decoder', d, INTENDED_FLOAT.decoder, 1, 1]] as const) {
     const ops = JSON.stringify(Object.fromEntries(counts));
     // float convs after optimisation: Conv (any domain, the NCHWc one included) and FusedConv
-    assert.equal((counts.get('Conv') ?? 0) + (counts.get('FusedConv') ?? 0), 0, `${name}: float convs left: ${ops}`);
+    assert.equal((counts.get('Conv') ?? 0) + (counts.get('FusedConv') ?? 0), floats.length, `${name}: float convs other than ${floats.join(', ')}: ${ops}`);
     assert.equal(counts.get('DequantizeLinear') ?? 0, dq, `${name}: ${ops}`);
-    assert.equal(counts.get('QuantizeLinear'), 1, `${name}: one QuantizeLinear (the input): ${ops}`);
+    assert.equal(counts.get('QuantizeLinear') ?? 0, qs, `${name}: ${ops}`);
   }
   // the encoder's conv1_1 has conv0 folded in; its last conv is a ConvInteger with a float output
-  assert.equal(e.get('QLinearConv'), convs(encLayers) - 2, JSON.stringify(Object.fromEntries(e)));
+  assert.equal(e.get('QLinearConv'), convs(encLayers) - 2 - INTENDED_FLOAT.encoder.length, JSON.stringify(Object.fromEntries(e)));
   assert.equal(e.get('ConvInteger'), 1);
-  assert.equal(d.get('QLinearConv'), convs(decLayers), JSON.stringify(Object.fromEntries(d)));
+  assert.equal(d.get('QLinearConv'), convs(decLayers) - INTENDED_FLOAT.decoder.length, JSON.stringify(Object.fromEntries(d)));
 });
 
 /** `n` pairs spread evenly over the sorted test folders, at 256x256. */
@@ -104,7 +109,7 @@ function psnr(a: RgbImage, b: RgbImage): number {
 interface PairQuality { name: string; psnr: number; style: [number, number]; content: [number, number] }
 let quality: PairQuality[] | undefined;
 
-/** int8 vs fp32 on 4 held-out pairs: PSNR and the judge's distances of both (computed once, used by two tests). */
+/** int8 vs fp32 on 16 held-out pairs (16 contents, 16 styles): PSNR and the judge's distances of both (computed once). */
 async function measureQuality(): Promise<PairQuality[]> {
   if (quality) return quality;
   const fp32 = await Network.fromWeights('cd16x', 'relu4_1', enc, dec, { threads: 2 });
@@ -112,7 +117,7 @@ async function measureQuality(): Promise<PairQuality[]> {
   const judge = await Judge.load({ file: JUDGE_FILE, threads: 2 });
   try {
     const rows: PairQuality[] = [];
-    for (const p of await testPairs(4)) {
+    for (const p of await testPairs(16)) {
       const a = await stylizeImage(fp32, p.content, [p.style]);
       const b = await stylizeImage(int8, p.content, [p.style]);
       const ct = await judge.contentTarget(p.content), st = await judge.styleTarget(p.style);
@@ -131,15 +136,24 @@ async function measureQuality(): Promise<PairQuality[]> {
 
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 
-test('int8 quality guard: mean PSNR vs fp32 >= 32 dB, every pair >= 27 dB, judge distances (summed over pairs) within 5%', { skip: noData }, async () => {
+const meanPsnr = (q: PairQuality[]) => sum(q.map((r) => r.psnr)) / q.length;
+const distanceRatio = (q: PairQuality[], k: 'style' | 'content') => sum(q.map((r) => r[k][1])) / sum(q.map((r) => r[k][0]));
+
+// What the calibration shipped now reaches on these 16 pairs: min 27.6 dB, mean 34.2 dB, distances
+// within 1.7%; the previous all-int8 graph with percentile ranges everywhere gave min 25.7, mean 32.3.
+test('int8 quality guard: every pair >= 27 dB and mean >= 34 dB vs fp32, judge distances (summed over pairs) within 3%', { skip: noData }, async () => {
   const q = await measureQuality();
-  const mean = sum(q.map((r) => r.psnr)) / q.length;
-  assert.ok(mean >= 32, `mean PSNR ${mean.toFixed(2)} dB`);
   for (const r of q) assert.ok(r.psnr >= 27, `${r.name}: PSNR ${r.psnr.toFixed(2)} dB`);
-  for (const k of ['style', 'content'] as const) {
-    const ratio = sum(q.map((r) => r[k][1])) / sum(q.map((r) => r[k][0]));
-    assert.ok(Math.abs(ratio - 1) <= 0.05, `${k} distance int8/fp32 = ${ratio.toFixed(4)}`);
-  }
+  assert.ok(meanPsnr(q) >= 34, `mean PSNR ${meanPsnr(q).toFixed(2)} dB`);
+  for (const k of ['style', 'content'] as const) assert.ok(Math.abs(distanceRatio(q, k) - 1) <= 0.03, `${k} distance int8/fp32 = ${distanceRatio(q, k).toFixed(4)}`);
+});
+
+// The issue's gate, not met yet: high-contrast styles (the waves, van Gogh's houses, Blue Strokes)
+// amplify the error of both networks through AdaIN; kept visible here until it passes.
+test('int8 quality gate of the issue: every pair >= 32 dB vs fp32, judge distances (summed over pairs) within 3%', { skip: noData, todo: '4 of these 16 pairs are under 32 dB (scripts/int8-quality.ts --diagonal 16)' }, async () => {
+  const q = await measureQuality();
+  for (const r of q) assert.ok(r.psnr >= 32, `${r.name}: PSNR ${r.psnr.toFixed(2)} dB`);
+  for (const k of ['style', 'content'] as const) assert.ok(Math.abs(distanceRatio(q, k) - 1) <= 0.03, `${k} distance int8/fp32 = ${distanceRatio(q, k).toFixed(4)}`);
 });
 
 test('calibration file: written beside the decoder, read back equal, used by --precision int8; a decoder without one is refused naming the fix', { skip: noData }, async () => {

@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { DEFAULT_MODEL } from '../models/registry.js';
 import { defaultThreads } from '../runtime/session.js';
-import { DEFAULT_CALIBRATION_CONTENTS, DEFAULT_CALIBRATION_SIZE, DEFAULT_CALIBRATION_STYLES, DEFAULT_EQUALIZATION_ALPHA, DEFAULT_METHOD, DEFAULT_PERCENTILE, type RangeMethod } from '../quant/calibrate.js';
+import { DEFAULT_CALIBRATION_CONTENTS, DEFAULT_CALIBRATION_SIZE, DEFAULT_CALIBRATION_STYLES, DEFAULT_DECODER_METHOD, DEFAULT_EQUALIZATION_ALPHA, DEFAULT_METHOD, DEFAULT_PERCENTILE, type RangeMethod } from '../quant/calibrate.js';
 import { calibrateModel, DEFAULT_CALIBRATION_CONTENT, DEFAULT_CALIBRATION_STYLE } from '../quant/calibrate-model.js';
 import { parseInteger, parseNumber } from './options.js';
 
@@ -16,7 +16,9 @@ interface CalibrateFlags {
   styles: number;
   size: number;
   percentile: number;
-  method: RangeMethod;
+  method?: RangeMethod;
+  decoderMethod?: RangeMethod;
+  float?: string;
   alpha: number;
   output?: string;
   threads: number;
@@ -34,6 +36,12 @@ names the sha256 of both weight files: it is ignored for any other weights, so r
 retraining. Then: adain stylize --precision int8 (or auto).
 `;
 
+/** --float's list split by network: decoder convs are named dec*, encoder ones conv* (the names are checked against the model later). */
+function splitFloat(list: string): { encoder: string[]; decoder: string[] } {
+  const names = list.trim() === 'none' ? [] : list.split(',').map((x) => x.trim()).filter(Boolean);
+  return { encoder: names.filter((n) => !n.startsWith('dec')), decoder: names.filter((n) => n.startsWith('dec')) };
+}
+
 export function calibrateCommand(): Command {
   return new Command('calibrate')
     .description('Measure activation ranges for int8 inference (stylize --precision int8|auto)')
@@ -47,7 +55,9 @@ export function calibrateCommand(): Command {
     .option('--styles <n>', 'style images used', parseInteger('an image count', 1, 10000), DEFAULT_CALIBRATION_STYLES)
     .option('--size <n>', 'images are resized to n x n', parseInteger('a size in pixels', 32, 2048), DEFAULT_CALIBRATION_SIZE)
     .option('--percentile <p>', 'the percentile ranges clip at (both reductions are stored)', parseNumber('a percentile', 90, 100), DEFAULT_PERCENTILE)
-    .addOption(new Option('--method <m>', 'which ranges the int8 graphs use').choices(['percentile', 'minmax', 'mse']).default(DEFAULT_METHOD))
+    .addOption(new Option('--method <m>', `which ranges the int8 graphs use (default: ${DEFAULT_METHOD} for the encoder, ${DEFAULT_DECODER_METHOD} for the decoder)`).choices(['percentile', 'minmax', 'mse']))
+    .addOption(new Option('--decoder-method <m>', 'the decoder\'s ranges, when they should differ from --method').choices(['percentile', 'minmax', 'mse']))
+    .option('--float <convs>', 'conv layers kept in float, comma-separated (e.g. conv1_1,dec1_1), or none (default: the first encoder conv and the first after its first pool, the first and last decoder convs)')
     .option('--alpha <a>', 'channel equalisation: 0 = none, 1 = all of a channel\'s range moved onto the next conv\'s weights', parseNumber('a number', 0, 1), DEFAULT_EQUALIZATION_ALPHA)
     .option('-o, --output <file>', 'write the calibration here instead')
     .option('-t, --threads <n>', 'CPU threads', parseInteger('a thread count'), defaultThreads())
@@ -60,8 +70,8 @@ export function calibrateCommand(): Command {
       const { file, calibration } = await calibrateModel(o.model, {
         modelsDir: o.modelsDir, encoder: o.encoder, decoder: o.decoder, download: o.download, threads: o.threads,
         contentDir: o.content, styleDir: o.style, contents: o.contents, styles: o.styles, size: o.size,
-        percentile: o.percentile, method: o.method, alpha: o.alpha, output: o.output, onNote: note,
+        percentile: o.percentile, method: o.method, decoderMethod: o.decoderMethod, float: o.float === undefined ? undefined : splitFloat(o.float), alpha: o.alpha, output: o.output, onNote: note,
       });
-      note?.(`wrote ${file} (${calibration.pairs} pairs at ${calibration.size}x${calibration.size}, ${calibration.method}) in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+      note?.(`wrote ${file} (${calibration.pairs} pairs at ${calibration.size}x${calibration.size}, ${calibration.method}/${calibration.decoderMethod ?? calibration.method}) in ${((performance.now() - started) / 1000).toFixed(1)} s`);
     });
 }

@@ -13,7 +13,7 @@ export const DEFAULT_CALIBRATION_STYLE = fileURLToPath(new URL('../../../shared/
 
 /** calibrate()'s options, with the weights and folders found from the model's name. */
 export interface CalibrateModelOptions extends RuntimeOptions, Omit<ResolveOptions, 'fetchImpl'>,
-  Partial<Pick<CalibrateOptions, 'contentDir' | 'styleDir' | 'contents' | 'styles' | 'size' | 'percentile' | 'method' | 'alpha' | 'output' | 'onNote'>> {
+  Partial<Pick<CalibrateOptions, 'contentDir' | 'styleDir' | 'contents' | 'styles' | 'size' | 'percentile' | 'method' | 'decoderMethod' | 'float' | 'alpha' | 'output' | 'onNote'>> {
   encoder?: string;
   decoder?: string;
 }

@@ -34,8 +34,11 @@ export interface Calibration {
   model: string;
   encoder: { file: string; sha256: string };
   decoder: { file: string; sha256: string };
-  /** Which of `ranges` the int8 graphs use. */
+  /** Which of `ranges` the int8 graphs use (the encoder's, and the decoder's unless `decoderMethod` says otherwise). */
   method: RangeMethod;
+  decoderMethod?: RangeMethod;
+  /** Conv layers kept in float (see qdq.ts NetworkQuant.float); none when absent. */
+  float?: { encoder: string[]; decoder: string[] };
   /** The percentile of the `percentile` ranges (e.g. 99.99: the top 0.01% of values clip). */
   percentile: number;
   pairs: number;
@@ -48,14 +51,42 @@ export interface Calibration {
 
 export const DEFAULT_PERCENTILE = 99.99;
 export const DEFAULT_METHOD: RangeMethod = 'percentile';
+/**
+ * The decoder's input is AdaIN's output, whose range follows the style: a fixed percentile clips
+ * high-contrast styles or wastes steps on tame ones; the least-error clipping point did best on
+ * the held-out pairs (scripts/int8-quality.ts).
+ */
+export const DEFAULT_DECODER_METHOD: RangeMethod = 'mse';
 export const DEFAULT_CALIBRATION_SIZE = 256;
 export const DEFAULT_CALIBRATION_CONTENTS = 32;
 export const DEFAULT_CALIBRATION_STYLES = 64;
 
 /** What the int8 graphs of a calibration use. */
 export function selectedRanges(c: Calibration): QuantSpec {
-  const r = c.ranges[c.method];
-  return { encoder: { ranges: r.encoder, scales: c.equalization.encoder }, decoder: { ranges: r.decoder, scales: c.equalization.decoder } };
+  return {
+    encoder: { ranges: c.ranges[c.method].encoder, scales: c.equalization.encoder, float: c.float?.encoder ?? [] },
+    decoder: { ranges: c.ranges[c.decoderMethod ?? c.method].decoder, scales: c.equalization.decoder, float: c.float?.decoder ?? [] },
+  };
+}
+
+/**
+ * The convs kept in float unless told otherwise: by role, so that every model gets the same
+ * choice. Measured on cd16x-r41 (scripts/int8-quality.ts --sensitivity): the first encoder conv
+ * (its error, and the input's, runs through every later layer; 3 input channels make it cheap)
+ * and the first conv after the first pool carry the largest share of the encoder's error, which
+ * reaches every pixel through the style statistics; in the decoder, the first conv (its input is
+ * AdaIN's output, whose range depends on the style) and the last (3 output channels: cheap).
+ */
+export function defaultFloatLayers(encLayers: readonly Layer[], decLayers: readonly Layer[]): { encoder: string[]; decoder: string[] } {
+  const convs = (ls: readonly Layer[]) => ls.filter((l): l is ConvLayer => l.kind === 'conv');
+  // the input conv (1x1, no ReLU) is folded into the next one (qdq.ts foldInputConv): its neighbour is the first
+  const enc = convs(encLayers).filter((l) => !(l.k === 1 && !l.relu));
+  const afterPool = encLayers.slice(encLayers.findIndex((l) => l.kind === 'pool') + 1).find((l): l is ConvLayer => l.kind === 'conv');
+  const dec = convs(decLayers);
+  return {
+    encoder: [...new Set([enc[0]?.name, afterPool?.name].filter((n): n is string => !!n && n !== enc.at(-1)?.name))],
+    decoder: [...new Set([dec[0].name, dec.at(-1)!.name])],
+  };
 }
 
 /** `x/cd16x-r41.decoder.safetensors` -> `x/cd16x-r41.calibration.json`; `x/decoder.pth` -> `x/decoder.calibration.json`. */
@@ -90,6 +121,8 @@ export function parseCalibration(text: string, file: string): Calibration {
   if (c.format !== CALIBRATION_FORMAT) throw bad(`format is ${JSON.stringify(c.format)}`);
   if (c.version !== CALIBRATION_VERSION) throw bad(`version ${c.version}, this adain reads ${CALIBRATION_VERSION}`);
   if (!RANGE_METHODS.includes(c.method as RangeMethod)) throw bad(`method ${JSON.stringify(c.method)}`);
+  if (c.decoderMethod !== undefined && !RANGE_METHODS.includes(c.decoderMethod)) throw bad(`decoderMethod ${JSON.stringify(c.decoderMethod)}`);
+  if (c.float !== undefined && !(['encoder', 'decoder'] as const).every((n) => Array.isArray(c.float?.[n]) && c.float[n].every((x) => typeof x === 'string'))) throw bad('float is not two lists of layer names');
   if (typeof c.encoder?.sha256 !== 'string' || typeof c.decoder?.sha256 !== 'string') throw bad('no weight hashes');
   for (const net of ['encoder', 'decoder'] as const) {
     const e = c.equalization?.[net];
@@ -379,6 +412,10 @@ export interface CalibrateOptions extends RuntimeOptions {
   size?: number;
   percentile?: number;
   method?: RangeMethod;
+  /** The decoder's, when it differs from `method`; default DEFAULT_DECODER_METHOD when `method` is not given either. */
+  decoderMethod?: RangeMethod;
+  /** Conv layers kept in float; default defaultFloatLayers. */
+  float?: { encoder: string[]; decoder: string[] };
   /** Equalisation strength (0 = none); see channelScales. */
   alpha?: number;
   /** Write here instead of beside the decoder (or the cache). */
@@ -397,13 +434,21 @@ export async function calibrate(o: CalibrateOptions): Promise<{ file: string; ca
     styles: await readCalibrationImages(o.styleDir, o.styles ?? DEFAULT_CALIBRATION_STYLES, size, '--style'),
   };
   note('measuring activation ranges');
+  const encLayers = encoderLayers(o.cut, o.kind !== 'vgg19bn'), decLayers = decoderLayers(o.cut);
+  const float = o.float ?? defaultFloatLayers(encLayers, decLayers);
+  for (const [net, ls] of [['encoder', encLayers], ['decoder', decLayers]] as const) {
+    const names = ls.filter((l) => l.kind === 'conv').map((l) => l.name);
+    for (const n of float[net]) if (!names.includes(n)) throw new UserError(`--float ${n}: the ${net} of ${o.model} has no such conv; its convs are ${names.join(', ')}`);
+  }
+  note(`kept in float: ${[...float.encoder, ...float.decoder].join(', ') || 'none'}`);
   const { ranges, equalization } = await measureRanges(o.kind, o.cut, o.enc, o.dec, data, o);
   const [encSha, decSha] = await Promise.all([sha256File(o.encoderFile), sha256File(o.decoderFile)]);
   const calibration: Calibration = roundNumbers({
     format: CALIBRATION_FORMAT, version: CALIBRATION_VERSION, model: o.model,
     encoder: { file: path.basename(o.encoderFile), sha256: encSha },
     decoder: { file: path.basename(o.decoderFile), sha256: decSha },
-    method: o.method ?? DEFAULT_METHOD, percentile: o.percentile ?? DEFAULT_PERCENTILE,
+    method: o.method ?? DEFAULT_METHOD, decoderMethod: o.decoderMethod ?? o.method ?? DEFAULT_DECODER_METHOD, float,
+    percentile: o.percentile ?? DEFAULT_PERCENTILE,
     pairs: data.styles.length, size, created: new Date().toISOString(), equalization, ranges,
   } satisfies Calibration);
   if (o.output) {

@@ -11,7 +11,8 @@
  * DequantizeLinear and the next QuantizeLinear are Conv (+ ReLU). That is the exact pattern
  * onnxruntime fuses into QLinearConv; anything else between them (a float Pad, a second
  * consumer of the ReLU output) leaves a DQ + float Conv, slower than plain fp32. AdaIN and the
- * channel statistics are outside these graphs and stay in float.
+ * channel statistics are outside these graphs and stay in float, and so do the few convs a
+ * calibration names in `float` (cheap ones whose quantisation costs the most quality).
  */
 import { ElemType, Graph } from '../onnx/graph.js';
 import { maxPool2, reflectPad, upsample2 } from '../nn/layers.js';
@@ -40,7 +41,15 @@ export const INPUT_POINT = 'input';
 export type ChannelScales = Record<string, number[]>;
 
 /** What the int8 graph of one network needs: per-tensor ranges of the equalised network, and the equalisation. */
-export interface NetworkQuant { ranges: NetworkRanges; scales: ChannelScales }
+export interface NetworkQuant {
+  ranges: NetworkRanges;
+  scales: ChannelScales;
+  /**
+   * Conv layers kept in float (float weights, input and output): the few whose quantisation
+   * error the output is most sensitive to, where the float conv costs little time.
+   */
+  float?: readonly string[];
+}
 export interface QuantSpec { encoder: NetworkQuant; decoder: NetworkQuant }
 
 interface QValue { value: string; scale: string; zp: string }
@@ -160,18 +169,54 @@ function rangeOf(ranges: NetworkRanges, point: string, role: string): Activation
   return r;
 }
 
-/** Emits a layer list in QDQ form from a float input; returns the final and tapped values, quantised (float for a ConvInteger last conv). */
-function emitQdqLayers(g: Graph, x: string, layers: readonly Layer[], w: ConvWeights, ranges: NetworkRanges, role: string, floatLast = false): { out: QValue | string; taps: Map<CutLayer, QValue | string> } {
+/** A reflect-padded conv (+ ReLU) in float, for a layer kept out of int8 (NetworkQuant.float). */
+function floatConv(g: Graph, x: string, name: string, p: ConvParams, relu: boolean): string {
+  const k = p.weight.shape[2];
+  const input = k === 3 ? reflectPad(g, x, 1) : x;
+  const y = g.op('Conv', [input, g.initializer(`${name}.weight`, p.weight), g.initializer(`${name}.bias`, p.bias)], {
+    kernel_shape: { ints: [k, k] }, pads: { ints: [0, 0, 0, 0] }, strides: { ints: [1, 1] },
+  });
+  return relu ? g.op('Relu', [y]) : y;
+}
+
+/** The value flowing between layers: quantised (u8) or float, and the point whose range quantises it. */
+type Flow = { q: QValue; scale: number } | { f: string; point: string };
+
+/**
+ * Emits a layer list in QDQ form from a float input; returns the final and tapped values, quantised
+ * (float for a ConvInteger last conv or a float layer). A layer named in `floats` runs in float:
+ * its input is dequantised (or never quantised), and its output is quantised only when the next
+ * conv is int8 (which then still fuses).
+ */
+function emitQdqLayers(g: Graph, x: string, layers: readonly Layer[], w: ConvWeights, ranges: NetworkRanges, role: string, floats: ReadonlySet<string>, floatLast = false): { out: QValue | string; taps: Map<CutLayer, QValue | string> } {
   const taps = new Map<CutLayer, QValue | string>();
   const lastConv = layers.filter((l) => l.kind === 'conv').at(-1);
-  let scale = u8Params(rangeOf(ranges, INPUT_POINT, role)).scale;
-  let q = quantize(g, x, rangeOf(ranges, INPUT_POINT, role), `${role}.input`);
+  for (const n of floats) {
+    if (!layers.some((l) => l.kind === 'conv' && l.name === n)) throw new Error(`${role} calibration keeps ${n} in float, but the ${role} has no such conv; recalibrate with \`adain calibrate\``);
+  }
+  const asQ = (v: Flow): { q: QValue; scale: number } => {
+    if ('q' in v) return v;
+    const r = rangeOf(ranges, v.point, role);
+    return { q: quantize(g, v.f, r, `${role}.${v.point}`), scale: u8Params(r).scale };
+  };
+  const asF = (v: Flow): string => ('q' in v ? dequantize(g, v.q) : v.f);
+  const exported = (v: Flow): QValue | string => ('q' in v ? v.q : v.f);
+  let v: Flow = floats.has(layers.find((l) => l.kind === 'conv')?.name ?? '') ? { f: x, point: INPUT_POINT } : asQ({ f: x, point: INPUT_POINT });
   for (const l of layers) {
     // Pool and upsample keep the scale: max and nearest copy values, they do not compute new ones.
-    if (l.kind === 'pool') q = { ...q, value: maxPool2(g, q.value) };
-    else if (l.kind === 'up') q = { ...q, value: upsample2(g, q.value) };
+    if (l.kind === 'pool') v = 'q' in v ? { ...v, q: { ...v.q, value: maxPool2(g, v.q.value) } } : { ...v, f: maxPool2(g, v.f) };
+    else if (l.kind === 'up') v = 'q' in v ? { ...v, q: { ...v.q, value: upsample2(g, v.q.value) } } : { ...v, f: upsample2(g, v.f) };
     else {
       const p = w.get(l.name)!;
+      if (floats.has(l.name)) {
+        v = { f: floatConv(g, asF(v), l.name, p, l.relu), point: l.name };
+        if (l.tap) taps.set(l.tap, v.f);
+        // quantised at once when an int8 conv follows, so that a pool or upsample between runs on u8
+        const next = layers.slice(layers.indexOf(l) + 1).find((x) => x.kind === 'conv');
+        if (next && !floats.has(next.name)) v = asQ(v);
+        continue;
+      }
+      const { q, scale } = asQ(v);
       const padded = p.weight.shape[2] === 3 ? { ...q, value: reflectPad(g, q.value, 1) } : q;
       if (floatLast && l === lastConv) {
         if (l !== layers.at(-1)) throw new Error(`${role}: a float last conv must end the layer list`);
@@ -183,12 +228,11 @@ function emitQdqLayers(g: Graph, x: string, layers: readonly Layer[], w: ConvWei
       let y = qdqConv(g, padded, scale, l.name, p);
       if (l.relu) y = g.op('Relu', [y]);
       const r = rangeOf(ranges, l.name, role);
-      q = quantize(g, y, r, l.name);
-      scale = u8Params(r).scale;
-      if (l.tap) taps.set(l.tap, q);
+      v = { q: quantize(g, y, r, l.name), scale: u8Params(r).scale };
+      if (l.tap) taps.set(l.tap, v.q);
     }
   }
-  return { out: q, taps };
+  return { out: exported(v), taps };
 }
 
 /**
@@ -229,7 +273,7 @@ export function qdqEncoderModel(allLayers: readonly Layer[], allWeights: ConvWei
   const g = new Graph('encoder_int8');
   const x = g.input('image', ['N', 3, 'H', 'W']);
   const { layers, weights: w } = foldInputConv(allLayers, equalizeWeights(allLayers, allWeights, q.scales));
-  const { taps } = emitQdqLayers(g, scaleInput(g, x, q.scales), layers, w, q.ranges, 'encoder', true);
+  const { taps } = emitQdqLayers(g, scaleInput(g, x, q.scales), layers, w, q.ranges, 'encoder', new Set(q.float), true);
   for (const t of outputs) {
     const v = taps.get(t)!;
     g.output(typeof v === 'string' ? v : dequantize(g, v), t);
@@ -245,7 +289,7 @@ export function qdqDecoderModel(layers: readonly Layer[], raw: ConvWeights, q: N
   const c = w.get(first.name)!.weight.shape[1];
   const x = g.input('features', ['N', c, 'h', 'w']);
   // The last conv has no ReLU; its output is quantised too so that it fuses like the others.
-  const { out } = emitQdqLayers(g, scaleInput(g, x, q.scales), layers, w, q.ranges, 'decoder');
+  const { out } = emitQdqLayers(g, scaleInput(g, x, q.scales), layers, w, q.ranges, 'decoder', new Set(q.float));
   g.output(typeof out === 'string' ? out : dequantize(g, out), 'image');
   return g.toModel();
 }
