@@ -5,8 +5,11 @@
 // limit asks the server (POST /api/stylize), and only in image mode.
 import { adainInto, channelStats, contentColourStats, mixStats, planarToRgba, recolourStyle, rgbaToPlanar } from './adain.js';
 import { loadRuntime, ModelRunner } from './engine.js';
+import { createVideoMode, isVideoFile } from './video.js';
 
 const MAX_STYLES = 4;
+/** The webcam's default model where the server has it: the 3SE encoder to relu3_1, about half the FLOPs of cd16x-r41. */
+const WEBCAM_MODEL = 'cd16x-r31';
 /** Longest side stylised in the browser; larger contents are previewed at this size and downloaded from the server. */
 const BROWSER_MAX_SIDE = 1024;
 
@@ -98,8 +101,16 @@ async function selectModel(name) {
   requestRender();
 }
 
+// ---------- a video as content: stylised on the server (web/video.js) ----------
+const videoMode = createVideoMode({
+  request: () => ({ styles: state.styles, alpha: state.alpha, preserveColor: state.preserveColor, model: state.model }),
+  onActivate: () => { state.content = null; }, // the image pipeline has nothing to render now
+  showError,
+});
+
 // ---------- content and styles ----------
 async function setContent(blob, name) {
+  videoMode.deactivate();
   const bitmap = await decodeBlob(blob, name);
   const w = bitmap.width, h = bitmap.height;
   const scale = Math.min(1, BROWSER_MAX_SIDE / Math.max(w, h));
@@ -161,36 +172,42 @@ function renderStyleList() {
 }
 
 /** The style scaled so its shorter side is the style size, sides a multiple of the model's factor (as on the server). */
-function stylePlanar(s) {
-  if (!s.planar) {
-    const f = state.runner.factor, size = state.config.styleSize;
+function stylePlanar(s, f = state.runner.factor) {
+  if (!s.planar || s.planarFactor !== f) {
+    const size = state.config.styleSize;
     const scale = size / Math.min(s.bitmap.width, s.bitmap.height);
     const w = Math.max(2 * f, Math.round((s.bitmap.width * scale) / f) * f), h = Math.max(2 * f, Math.round((s.bitmap.height * scale) / f) * f);
     s.planar = bitmapToPlanar(s.bitmap, w, h);
-    s.w = w; s.h = h;
+    s.w = w; s.h = h; s.planarFactor = f;
   }
   return s.planar;
 }
 
 /**
  * Style statistics at the cut layer, computed once per style (and, with colour preservation,
- * once per style and content colours).
+ * once per style and content colours). `runner` is the image mode's unless the webcam runs
+ * another model; that model's statistics are kept apart, by model name.
  */
-async function styleStats(s, colour) {
-  const data = stylePlanar(s);
+async function styleStats(s, colour, runner = state.runner) {
   const key = colour ? colour.key : null;
-  if (!colour && s.stats) return s.stats;
-  if (colour && s.pcStats.has(key)) return s.pcStats.get(key);
-  const input = colour ? recolourStyle(data, s.w * s.h, colour.stats) : data;
-  const feats = await exclusive(() => state.runner.encode(input, s.w, s.h));
+  const own = runner === state.runner;
+  const otherKey = `${runner.name} ${key}`;
+  if (own && !colour && s.stats) return s.stats;
+  if (own && colour && s.pcStats.has(key)) return s.pcStats.get(key);
+  if (!own && s.otherStats?.has(otherKey)) return s.otherStats.get(otherKey);
+  const data = stylePlanar(s, runner.factor);
+  const w = s.w, h = s.h; // another model's factor may resize s.planar before the lock lets this run
+  const input = colour ? recolourStyle(data, w * h, colour.stats) : data;
+  const feats = await exclusive(() => runner.encode(input, w, h));
   const stats = channelStats(feats.data, feats.c, feats.h * feats.w);
-  if (colour) s.pcStats.set(key, stats); else s.stats = stats;
+  if (!own) (s.otherStats ??= new Map()).set(otherKey, stats);
+  else if (colour) s.pcStats.set(key, stats); else s.stats = stats;
   return stats;
 }
 
-async function mixedStyleStats(colour) {
+async function mixedStyleStats(colour, runner = state.runner) {
   const stats = [];
-  for (const s of state.styles) stats.push(await styleStats(s, colour));
+  for (const s of state.styles) stats.push(await styleStats(s, colour, runner));
   return mixStats(stats, state.styles.map((s) => s.weight));
 }
 
@@ -256,6 +273,7 @@ async function renderWith(runner) {
   canvas.dataset.renders = String(state.renders);
   canvas.dataset.state = 'ready';
   canvas.dataset.alpha = String(state.alpha);
+  canvas.dataset.model = runner.name;
   const full = c.workW === c.w && c.workH === c.h;
   setStatus(`${c.w}x${c.h}${full ? '' : ` (preview ${c.workW}x${c.workH})`} stylised in ${Math.round(performance.now() - t0)} ms in this browser.`);
   $('#download').disabled = false;
@@ -307,8 +325,13 @@ const webcam = {
   running: false,
   stream: null,
   size: 256,
+  model: null, // the webcam's own model (#webcam-model); null: the image mode's
   runner: null, // sessions fixed to size x size
   runnerSize: 0,
+  runnerModel: null,
+  statsRunner: null, // any-size sessions of the webcam model for style statistics, when the image mode runs another
+  keepFrame: false, // tests: keep a copy of the last frame's input and output in `kept`
+  kept: null,
   mixed: null, // style statistics for the frames: computed once per style change
   statsDirty: true,
   frames: 0,
@@ -362,19 +385,45 @@ const webcam = {
     }
   },
 
+  async releaseStatsRunner() {
+    if (this.statsRunner) {
+      const r = this.statsRunner;
+      this.statsRunner = null;
+      await exclusive(() => r.release());
+    }
+  },
+
   styleChanged() { this.statsDirty = true; },
 
+  /** The model the frames run through: the webcam's choice, else the image mode's. */
+  modelName() { return this.model ?? state.model; },
+
+  /** Sessions that encode the styles for the webcam model: the image mode's when the two models agree. */
+  async styleRunner() {
+    if (this.runnerModel === state.model) return state.runner;
+    if (this.statsRunner?.name !== this.runnerModel) {
+      await this.releaseStatsRunner();
+      const name = this.runnerModel;
+      this.statsRunner = await exclusive(() => ModelRunner.create(state.rt, name));
+    }
+    return this.statsRunner;
+  },
+
   async ensureRunner() {
-    if (this.runner && this.runnerSize === this.size) return;
+    const model = this.modelName();
+    if (this.runner && this.runnerSize === this.size && this.runnerModel === model) return;
     const old = this.runner;
     this.runner = null;
     if (old) await exclusive(() => old.release());
-    setStatus(`Preparing ${this.size}x${this.size} sessions…`);
+    if (this.runnerModel !== model) this.statsDirty = true; // another cut layer: other statistics
+    setStatus(`Preparing ${model} ${this.size}x${this.size} sessions…`);
     const fixed = params.get('dynamic') === null; // ?dynamic: any-size sessions, for comparison
-    this.runner = await exclusive(() => ModelRunner.create(state.rt, state.model, fixed ? { size: this.size } : {}));
+    this.runner = await exclusive(() => ModelRunner.create(state.rt, model, fixed ? { size: this.size } : {}));
+    this.runnerModel = model;
     this.runnerSize = this.size;
     const n = this.size * this.size;
-    this.buffers = { planar: new Float32Array(3 * n), target: null, rgba: new Uint8ClampedArray(4 * n) };
+    const rgba = new Uint8ClampedArray(4 * n);
+    this.buffers = { planar: new Float32Array(3 * n), target: null, rgba, image: new ImageData(rgba, this.size, this.size) };
     $('#webcam-output').width = this.size;
     $('#webcam-output').height = this.size;
   },
@@ -403,6 +452,28 @@ const webcam = {
     video.requestVideoFrameCallback(onFrame);
   },
 
+  /** Style statistics for the frames, once per style change (and per webcam model). */
+  async ensureStats(planar) {
+    if (!this.statsDirty && this.mixed) return;
+    this.statsDirty = false;
+    const n = this.size * this.size;
+    // colour preservation uses this frame's colours until the style changes again
+    const colour = state.preserveColor ? { key: `cam${state.nextId++}`, stats: contentColourStats(planar, n) } : null;
+    this.mixed = await mixedStyleStats(colour, await this.styleRunner());
+  },
+
+  /** One size x size planar frame through the webcam sessions (ensureRunner and ensureStats first). */
+  async stylizeFrame(planar) {
+    const t1 = performance.now();
+    const f = await exclusive(() => this.runner.encode(planar, this.size, this.size));
+    const t2 = performance.now();
+    if (!this.buffers.target || this.buffers.target.length !== f.data.length) this.buffers.target = new Float32Array(f.data.length);
+    adainInto(this.buffers.target, f.data, f.c, f.h * f.w, this.mixed, state.alpha);
+    const t3 = performance.now();
+    const img = await exclusive(() => this.runner.decode({ ...f, data: this.buffers.target }));
+    return { img, t1, t2, t3, t4: performance.now() };
+  },
+
   capture(ctx) {
     const video = $('#webcam-video');
     const vw = video.videoWidth, vh = video.videoHeight, side = Math.min(vw, vh);
@@ -423,25 +494,14 @@ const webcam = {
         await this.newFrame();
         const t0 = performance.now();
         const planar = this.capture(cctx);
-        if (this.statsDirty || !this.mixed) {
-          this.statsDirty = false;
-          const n = this.size * this.size;
-          // colour preservation uses this frame's colours until the style changes again
-          this.mixed = await mixedStyleStats(state.preserveColor ? { key: `cam${state.nextId++}`, stats: contentColourStats(planar, n) } : null);
-        }
+        await this.ensureStats(planar);
         const t1 = performance.now();
-        const f = await exclusive(() => this.runner.encode(planar, this.size, this.size));
-        const t2 = performance.now();
-        const n = f.h * f.w;
-        if (!this.buffers.target || this.buffers.target.length !== f.data.length) this.buffers.target = new Float32Array(f.data.length);
-        adainInto(this.buffers.target, f.data, f.c, n, this.mixed, state.alpha);
-        const t3 = performance.now();
-        const img = await exclusive(() => this.runner.decode({ ...f, data: this.buffers.target }));
-        const t4 = performance.now();
+        const { img, t2, t3, t4 } = await this.stylizeFrame(planar);
         if (!this.running) break;
         planarToRgba(img.data, img.w, img.h, this.buffers.rgba);
-        octx.putImageData(new ImageData(this.buffers.rgba, img.w, img.h), 0, 0);
+        octx.putImageData(this.buffers.image, 0, 0);
         const t5 = performance.now();
+        if (this.keepFrame) this.kept = { size: this.size, model: this.runnerModel, input: planar.slice(), output: img.data.slice() };
         const st = this.stage;
         st.capture += t1 - t0; st.encode += t2 - t1; st.adain += t3 - t2; st.decode += t4 - t3; st.draw += t5 - t4; st.n++;
         this.frames++;
@@ -474,11 +534,15 @@ async function addDefaultStyle() {
  * Runs the webcam loop at `size` and measures `frames` frames after `warmup`: for benchmarks
  * (scripts/bench-web.ts). Returns fps, ms per frame and the per-stage split.
  */
-async function benchmarkWebcam({ size = 256, frames = 30, warmup = 3 } = {}) {
+async function benchmarkWebcam({ size = 256, frames = 30, warmup = 3, model } = {}) {
   switchMode('webcam');
   if (webcam.size !== size) {
     webcam.size = size;
     $('#webcam-size').value = String(size);
+  }
+  if (model !== undefined && model !== webcam.modelName()) {
+    webcam.model = model;
+    $('#webcam-model').value = model;
   }
   if (!webcam.running) await webcam.start();
   const until = async (n) => { while (webcam.frames < n) { if (!webcam.running) throw new Error('the webcam loop stopped'); await new Promise((r) => setTimeout(r, 20)); } };
@@ -494,7 +558,22 @@ async function benchmarkWebcam({ size = 256, frames = 30, warmup = 3 } = {}) {
     size, frames: counted, fps: (counted * 1000) / ms, msPerFrame: ms / counted,
     stagesMs: { capture: st.capture / k, encode: st.encode / k, adain: st.adain / k, decode: st.decode / k, draw: st.draw / k },
     backend: state.rt.backend, threads: state.rt.threads, isolated: state.rt.isolated, fixedSessions: params.get('dynamic') === null,
+    model: webcam.runnerModel,
   };
+}
+
+/**
+ * One webcam frame (planar RGB floats, size x size) through the webcam's pipeline, with the
+ * camera stopped: for tests that feed two execution providers the same frame.
+ */
+async function stylizeWebcamFrame(input, size) {
+  if (webcam.running) throw new Error('stop the camera first');
+  webcam.size = size;
+  await webcam.ensureRunner();
+  const planar = Float32Array.from(input);
+  await webcam.ensureStats(planar);
+  const { img } = await webcam.stylizeFrame(planar);
+  return { model: webcam.runnerModel, w: img.w, h: img.h, output: Array.from(img.data) };
 }
 
 // ---------- gallery ----------
@@ -562,7 +641,7 @@ function wireDrop(zone, input, onFiles) {
 }
 
 async function main() {
-  const prefer = params.get('backend') ?? 'auto';
+  const prefer = params.get('ep') ?? params.get('backend') ?? 'auto'; // ?backend: the older name
   const threads = params.get('threads') ? Number(params.get('threads')) : undefined;
   state.config = await (await fetch('/api/config')).json();
   state.rt = await loadRuntime({ prefer, threads });
@@ -584,7 +663,20 @@ async function main() {
   select.value = wanted;
   select.addEventListener('change', () => void selectModel(select.value).catch(showError));
 
-  wireDrop($('#content-drop'), $('#content-file'), async (files) => { if (files[0]) await setContent(files[0], files[0].name); });
+  // the webcam's model: the real-time one where it is installed, else the image mode's
+  const camSelect = $('#webcam-model');
+  const same = document.createElement('option');
+  same.value = '';
+  same.textContent = 'as in image mode';
+  camSelect.append(same, ...[...select.options].map((o) => o.cloneNode(true)));
+  const realtime = models.models.find((m) => m.name === WEBCAM_MODEL && m.available);
+  camSelect.value = params.get('webcam_model') ?? (realtime ? WEBCAM_MODEL : '');
+  webcam.model = camSelect.value || null;
+  camSelect.addEventListener('change', () => { webcam.model = camSelect.value || null; webcam.times = []; });
+
+  wireDrop($('#content-drop'), $('#content-file'), async (files) => {
+    if (files[0]) await (isVideoFile(files[0]) ? videoMode.setContent(files[0]) : setContent(files[0], files[0].name));
+  });
   wireDrop($('#style-drop'), $('#style-file'), async (files) => {
     for (const f of files.slice(0, MAX_STYLES - state.styles.length)) await addStyle(f, f.name);
   });
@@ -608,5 +700,6 @@ async function main() {
   document.body.dataset.ready = 'true';
 }
 
-window.studio = { state, webcam, benchmarkWebcam, setContent, addStyle, switchMode };
+window.studio = { state, webcam, benchmarkWebcam, stylizeWebcamFrame, setContent, addStyle, switchMode };
+window.studio.video = videoMode;
 window.studio.ready = main().catch((err) => { showError(err); document.body.dataset.ready = 'error'; throw err; });

@@ -4,10 +4,12 @@
 import { cropPlanar, padPlanar } from './adain.js';
 
 /**
- * Loads onnxruntime-web. `prefer`: 'auto' (WebGPU if an adapter is found), 'webgpu' or 'wasm'.
- * Returns { ort, backend, executionProviders, threads }.
+ * Loads onnxruntime-web. `prefer`: 'auto' (WebGPU if an adapter is found), 'webgpu' or 'wasm';
+ * 'webgpu' without an adapter falls back to wasm (`requested` keeps what was asked for).
+ * Returns { ort, backend, executionProviders, threads, isolated, requested }.
  */
 export async function loadRuntime({ prefer = 'auto', threads } = {}) {
+  if (!['auto', 'webgpu', 'wasm'].includes(prefer)) throw new Error(`unknown execution provider "${prefer}"; use ?ep=webgpu, ?ep=wasm or no ?ep`);
   let webgpu = false;
   if (prefer !== 'wasm' && 'gpu' in navigator) {
     try {
@@ -30,6 +32,7 @@ export async function loadRuntime({ prefer = 'auto', threads } = {}) {
     executionProviders: webgpu ? ['webgpu', 'wasm'] : ['wasm'],
     threads: ort.env.wasm.numThreads,
     isolated,
+    requested: prefer,
   };
 }
 
@@ -57,8 +60,9 @@ async function fetchBytes(url) {
  * they take any size.
  */
 export class ModelRunner {
-  constructor(rt, info, encoder, decoder, size) {
+  constructor(rt, name, info, encoder, decoder, size) {
     this.rt = rt;
+    this.name = name;
     this.info = info;
     this.encoder = encoder;
     this.decoder = decoder;
@@ -80,7 +84,7 @@ export class ModelRunner {
     const decOpts = size ? { ...base, freeDimensionOverrides: { N: 1, h: size / f, w: size / f } } : base;
     const encoder = await rt.ort.InferenceSession.create(enc, encOpts);
     const decoder = await rt.ort.InferenceSession.create(dec, decOpts);
-    return new ModelRunner(rt, info, encoder, decoder, size);
+    return new ModelRunner(rt, name, info, encoder, decoder, size);
   }
 
   /** Features of planar RGB whose sides are multiples of the factor: { data, c, h, w }. */

@@ -1,18 +1,23 @@
 /**
  * The studio's speed: webcam-mode FPS in headless Chromium (onnxruntime-web on wasm, the page's
- * own webcam loop fed by Chromium's fake camera) at several sizes, and POST /api/stylize
- * images/s at 512x512. Needs Chromium (see browser.ts), playwright-core and autocannon.
+ * own webcam loop fed by Chromium's fake camera) for each webcam model and size, and POST
+ * /api/stylize images/s at 512x512. Needs Chromium (see browser.ts), playwright-core and autocannon.
  */
+import { promises as fs } from 'node:fs';
 import type { ArchitectureShape } from './architecture.js';
+import { cpuInfo, describeCpu } from './cpu.js';
 import { encodeDecodeFlops } from './flops.js';
 import { loadBenchWeights, selectModels } from './load.js';
 import { REFERENCE_DIMS, REFERENCE_FLOPS, REFERENCE_NAME, referenceConvModel } from './reference-conv.js';
-import { DEFAULT_MODEL } from '../models/registry.js';
 import type { StudioOptions } from '../web/server.js';
 import { EVALUATE_SHIM, FAKE_CAMERA_FLAGS, launchChromium } from '../web/browser.js';
 import { runLoad, startServerProcess, stylizeRequestBody, type LoadResult } from '../web/loadtest.js';
 
+/** The webcam models compared by default: the real-time one and the default image model. */
+export const WEBCAM_BENCH_MODELS = ['cd16x-r31', 'cd16x-r41'] as const;
+
 export interface WebcamBenchRow {
+  model: string;
   size: number;
   frames: number;
   fps: number;
@@ -36,8 +41,9 @@ export interface ApiBenchRow {
 
 export interface WebBenchOptions {
   modelsDir?: string;
-  model?: string;
-  /** Webcam sizes (default 256, 384, 512). */
+  /** Webcam models, side by side in one page (default WEBCAM_BENCH_MODELS). */
+  models?: string[];
+  /** Webcam sizes (default 256). */
   sizes?: number[];
   /** Frames timed per size, after `warmup` (defaults 30 and 3). */
   frames?: number;
@@ -59,6 +65,19 @@ export interface WebBenchResult {
   reference: { name: string; ms: number; gflops: number } | null;
   api: ApiBenchRow[];
   cores: number;
+  /** The CPU line of `adain bench`, and the SIMD extensions wasm SIMD kernels are compiled down to. */
+  cpu: string;
+}
+
+/** Whether the host CPU has the vector extensions the browser's wasm SIMD code can use (Linux only). */
+async function simdFlags(): Promise<string> {
+  try {
+    const text = await fs.readFile('/proc/cpuinfo', 'utf8');
+    const flags = new Set((/^flags\s*:\s*(.*)$/m.exec(text)?.[1] ?? '').split(/\s+/));
+    return ['sse4_1', 'avx2', 'fma', 'avx512f'].map((f) => `${f}: ${flags.has(f) ? 'yes' : 'no'}`).join(', ');
+  } catch {
+    return 'flags unknown';
+  }
 }
 
 export async function runWebBench(o: WebBenchOptions = {}): Promise<WebBenchResult> {
@@ -68,28 +87,34 @@ export async function runWebBench(o: WebBenchOptions = {}): Promise<WebBenchResu
   const api: ApiBenchRow[] = [];
   let cores = 0;
   let reference: WebBenchResult['reference'] = null;
-  const arch = await webcamArchitecture(o.model ?? DEFAULT_MODEL, o.modelsDir);
+  const models = o.models ?? [...WEBCAM_BENCH_MODELS];
+  const archs = new Map<string, ArchitectureShape | null>();
+  for (const m of models) archs.set(m, await webcamArchitecture(m, o.modelsDir));
+  const cpu = `${describeCpu(await cpuInfo())}; ${await simdFlags()}`;
   try {
     const browser = await launchChromium(FAKE_CAMERA_FLAGS);
     try {
       const page = await browser.newPage();
       await page.addInitScript(EVALUATE_SHIM);
-      const q = new URLSearchParams({ backend: 'wasm' });
+      const q = new URLSearchParams({ ep: 'wasm' });
       if (o.threads) q.set('threads', String(o.threads));
-      if (o.model) q.set('model', o.model);
       await page.goto(`${server.url}/?${q}`);
       await page.waitForFunction(() => document.body.dataset.ready !== undefined, null, { timeout: 60_000 });
       if ((await page.evaluate(() => document.body.dataset.ready)) !== 'true') throw new Error(`the page failed to start: ${await page.textContent('#error')}`);
       cores = await page.evaluate(() => navigator.hardwareConcurrency);
-      for (const size of o.sizes ?? [256, 384, 512]) {
-        note(`webcam ${size}x${size}: ${o.frames ?? 30} frames`);
-        const row = await page.evaluate(
-          (a) => (window as unknown as { studio: { benchmarkWebcam: (x: unknown) => Promise<Omit<WebcamBenchRow, 'gflops'>> } }).studio.benchmarkWebcam(a),
-          { size, frames: o.frames ?? 30, warmup: o.warmup ?? 3 },
-        );
-        const netMs = row.stagesMs.encode + row.stagesMs.decode;
-        webcam.push({ ...row, gflops: arch && netMs > 0 ? encodeDecodeFlops(arch, size) / netMs / 1e6 : null });
-        note(`  ${row.fps.toFixed(2)} FPS`);
+      for (const size of o.sizes ?? [256]) {
+        for (const model of models) {
+          note(`webcam ${model} ${size}x${size}: ${o.frames ?? 30} frames`);
+          const row = await page.evaluate(
+            (a) => (window as unknown as { studio: { benchmarkWebcam: (x: unknown) => Promise<Omit<WebcamBenchRow, 'gflops'>> } }).studio.benchmarkWebcam(a),
+            { size, frames: o.frames ?? 30, warmup: o.warmup ?? 3, model },
+          );
+          if (row.model !== model) throw new Error(`the page ran ${row.model}, not ${model}`);
+          const netMs = row.stagesMs.encode + row.stagesMs.decode;
+          const arch = archs.get(model);
+          webcam.push({ ...row, gflops: arch && netMs > 0 ? encodeDecodeFlops(arch, size) / netMs / 1e6 : null });
+          note(`  ${row.fps.toFixed(2)} FPS`);
+        }
       }
       note(`reference: ${REFERENCE_NAME} in the page`);
       const ms = await page.evaluate(timeReferenceInPage, { model: Buffer.from(referenceConvModel()).toString('base64'), dims: REFERENCE_DIMS, runs: 10 });
@@ -123,7 +148,7 @@ export async function runWebBench(o: WebBenchOptions = {}): Promise<WebBenchResu
   } finally {
     await server.stop();
   }
-  return { webcam, reference, api, cores };
+  return { webcam, reference, api, cores, cpu };
 }
 
 /** Runs in the page: the median ms of the reference conv on the studio's own onnxruntime-web. */
@@ -159,12 +184,15 @@ function apiRow(size: number, style: 'cached' | 'cold', load: LoadResult): ApiBe
 }
 
 export function formatWebBench(r: WebBenchResult): string {
-  const lines = [`Webcam mode in headless Chromium (onnxruntime-web ${r.webcam[0]?.backend ?? 'wasm'}, ${r.webcam[0]?.threads ?? '?'} threads, ${r.cores} cores):`];
-  lines.push('  size      FPS   ms/frame  (capture  encode  adain  decode  draw)  GFLOP/s  of_peak');
+  const lines = [
+    `Webcam mode in headless Chromium (onnxruntime-web ${r.webcam[0]?.backend ?? 'wasm'}, ${r.webcam[0]?.threads ?? '?'} threads, ${r.cores} cores):`,
+    `  ${r.cpu}`,
+  ];
+  lines.push('  model       size      FPS   ms/frame  (capture  encode  adain  decode  draw)  GFLOP/s  of_peak');
   for (const w of r.webcam) {
     const s = w.stagesMs;
     const rate = w.gflops === null ? '       -        -' : `${w.gflops.toFixed(1).padStart(9)} ${r.reference ? `${((100 * w.gflops) / r.reference.gflops).toFixed(0)}%`.padStart(8) : '       -'}`;
-    lines.push(`  ${`${w.size}x${w.size}`.padEnd(8)} ${w.fps.toFixed(2).padStart(5)} ${w.msPerFrame.toFixed(0).padStart(9)}   (${[s.capture, s.encode, s.adain, s.decode, s.draw].map((v) => v.toFixed(0).padStart(6)).join(' ')})${rate}`);
+    lines.push(`  ${w.model.padEnd(11)} ${`${w.size}x${w.size}`.padEnd(8)} ${w.fps.toFixed(2).padStart(5)} ${w.msPerFrame.toFixed(0).padStart(9)}   (${[s.capture, s.encode, s.adain, s.decode, s.draw].map((v) => v.toFixed(1).padStart(6)).join(' ')})${rate}`);
   }
   if (r.reference) lines.push(`  GFLOP/s: convolutions of encode + decode; of_peak reference: ${r.reference.name} in the page = ${r.reference.gflops.toFixed(1)} GFLOP/s (${r.reference.ms.toFixed(1)} ms)`);
   if (r.api.length) {

@@ -33,6 +33,17 @@ export const CHROMIUM_FLAGS = [
 /** A fake camera (a moving test pattern) that getUserMedia may use without asking. */
 export const FAKE_CAMERA_FLAGS = ['--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream'] as const;
 
+/**
+ * WebGPU on SwiftShader, Chromium's CPU Vulkan: navigator.gpu gives the `swiftshader` adapter
+ * even with --disable-gpu and no GPU at all. Slow, but it runs onnxruntime-web's WebGPU kernels.
+ */
+export const WEBGPU_SWIFTSHADER_FLAGS = [
+  '--enable-unsafe-webgpu',
+  '--enable-features=Vulkan',
+  '--use-vulkan=swiftshader',
+  '--use-webgpu-adapter=swiftshader',
+] as const;
+
 export async function launchChromium(extraArgs: readonly string[] = []): Promise<Browser> {
   const { chromium } = await import('playwright-core');
   return chromium.launch({ executablePath: chromiumPath(), args: [...CHROMIUM_FLAGS, ...extraArgs], timeout: 60_000 });
