@@ -297,12 +297,17 @@ test('OutputBlend: still pixels settle, changed pixels follow the new frame, a c
   assert.deepEqual([...third], [1, 1, 1, 1, 1, 1]);
 });
 
-test('adain bench video reports the pipeline and the stylisation alone', { skip }, () => {
+test('adain bench video reports the pipeline and the stylisation alone, per model and precision (int8 only where calibrated)', { skip }, () => {
   const r = spawnSync(process.execPath, [BIN, 'bench', 'video', '--size', '64x48', '--frames', '4', '--threads', '1', '--json'], {
-    encoding: 'utf8', env: { ...process.env, ADAIN_MODELS_DIR: MODELS_DIR }, timeout: 120_000,
+    encoding: 'utf8', env: { ...process.env, ADAIN_MODELS_DIR: MODELS_DIR }, timeout: 180_000,
   });
   assert.equal(r.status, 0, r.stderr);
-  const row = JSON.parse(r.stdout) as { frames: number; pipelineFps: number; stylizeFps: number };
-  assert.equal(row.frames, 4);
-  assert.ok(row.pipelineFps > 0 && row.stylizeFps > 0);
+  const rows = JSON.parse(r.stdout) as { model: string; precision: string; frames: number; pipelineFps: number; stylizeFps: number }[];
+  // cd16x-r41 ships a calibration, cd16x-r31 does not (int8 is not faster for it)
+  assert.deepEqual(rows.map((x) => `${x.model}@${x.precision}`), ['cd16x-r41@fp32', 'cd16x-r41@int8', 'cd16x-r31@fp32']);
+  assert.match(r.stderr, /no int8 row for cd16x-r31.*adain calibrate --model cd16x-r31/);
+  for (const row of rows) {
+    assert.equal(row.frames, 4);
+    assert.ok(row.pipelineFps > 0 && row.stylizeFps > 0);
+  }
 });

@@ -10,6 +10,7 @@ import { performance } from 'node:perf_hooks';
 import sharp from 'sharp';
 import { fromInterleavedU8 } from '../image/io.js';
 import { stylizeImage } from '../stylize/model.js';
+import type { Precision } from '../stylize/network.js';
 import { loadModel, type LoadModelOptions } from '../stylize/style-model.js';
 import { decodeFrames } from '../video/decode.js';
 import { probeVideo } from '../video/probe.js';
@@ -17,6 +18,7 @@ import { renderMotion, writeClip } from '../video/synthetic.js';
 
 export interface VideoBenchOptions extends Pick<LoadModelOptions, 'modelsDir' | 'threads'> {
   model: string;
+  precision: Precision;
   width: number;
   height: number;
   frames: number;
@@ -28,6 +30,7 @@ export interface VideoBenchOptions extends Pick<LoadModelOptions, 'modelsDir' | 
 
 export interface VideoBenchResult {
   model: string;
+  precision: Precision;
   width: number;
   height: number;
   frames: number;
@@ -39,7 +42,7 @@ export interface VideoBenchResult {
 
 export async function runVideoBench(o: VideoBenchOptions): Promise<VideoBenchResult> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'adain-bench-video-'));
-  const model = await loadModel(o.model, { modelsDir: o.modelsDir, threads: o.threads });
+  const model = await loadModel(o.model, { modelsDir: o.modelsDir, threads: o.threads, precision: o.precision });
   try {
     const { data, info } = await sharp(o.photo).resize({ width: o.width * 2, withoutEnlargement: false }).removeAlpha().raw().toBuffer({ resolveWithObject: true });
     const frames = renderMotion({ width: info.width, height: info.height, data }, { frames: o.frames, width: o.width, height: o.height, pan: 0.1, zoom: 1.1 });
@@ -60,7 +63,7 @@ export async function runVideoBench(o: VideoBenchOptions): Promise<VideoBenchRes
     t = performance.now();
     const r = await model.stylizeVideo(clip, [style], { output: path.join(dir, `out.${o.output}`), temporal: 0 });
     const pipelineFps = r.frames / ((performance.now() - t) / 1000);
-    return { model: o.model, width: o.width, height: o.height, frames: r.frames, pipelineFps, stylizeFps };
+    return { model: o.model, precision: o.precision, width: o.width, height: o.height, frames: r.frames, pipelineFps, stylizeFps };
   } finally {
     await model.dispose();
     rmSync(dir, { recursive: true, force: true });

@@ -6,15 +6,9 @@ import { runBench } from '../bench/run.js';
 import { formatTrainJson, formatTrainTable, trainFooter } from '../bench/train-format.js';
 import { DEFAULT_DATA_CONTENT, DEFAULT_DATA_STYLE, runTrainBench, TRAIN_BENCH_MODELS, TRAIN_BENCH_WARMUP } from '../bench/train-run.js';
 import { defaultThreads } from '../runtime/session.js';
-import { collectNames, parseInteger, parseSizes, withParentFlags } from './options.js';
+import { collectNames, parseInteger, parsePrecisionList, parseSizes, withParentFlags } from './options.js';
 import type { Precision } from '../stylize/network.js';
-import { InvalidArgumentError } from 'commander';
 
-function parsePrecisionList(v: string): Precision[] {
-  const list = v.split(',').map((s) => s.trim()).filter(Boolean);
-  for (const p of list) if (p !== 'fp32' && p !== 'int8') throw new InvalidArgumentError(`${p} is not a precision; use fp32, int8 or fp32,int8`);
-  return [...new Set(list as Precision[])];
-}
 
 interface BenchFlags {
   modelsDir?: string;

@@ -1,4 +1,5 @@
 import { InvalidArgumentError, type Command } from 'commander';
+import type { Precision } from '../stylize/network.js';
 
 /**
  * Plain decimals, optionally with an exponent (0.5, -2, 1e-4). Number() alone also takes hex
@@ -32,6 +33,13 @@ export function parseList(v: string): string[] {
 
 export function parseNumberList(what: string) {
   return (v: string): number[] => parseList(v).map(parseNumber(what, 0));
+}
+
+/** fp32, int8 or both, in the order given (benchmarks time what they are told, so no 'auto'). */
+export function parsePrecisionList(v: string): Precision[] {
+  const list = parseList(v);
+  for (const p of list) if (p !== 'fp32' && p !== 'int8') throw new InvalidArgumentError(`${p} is not a precision; use fp32, int8 or fp32,int8`);
+  return [...new Set(list as Precision[])];
 }
 
 /** Repeatable, comma-separated names (`--model a --model b,c`). */
