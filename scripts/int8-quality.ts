@@ -6,7 +6,7 @@
  *   node --import tsx scripts/int8-quality.ts [--model cd16x-r41] [--contents 8] [--styles 4]
  *     [--size 256]
  *     [--content-files a.jpg,b.png] [--style-files c.jpg,...] [--diagonal 16] [--threads 1] [--calibration FILE] [--method percentile|minmax|mse[,decoder's]]
- *     [--float dec1_1,...|encoder|decoder|none] [--sensitivity] [--no-judge] [--fp32-style] [--widen t[,t]]
+ *     [--float dec1_1,...|encoder|decoder|none] [--sensitivity] [--no-judge] [--int8-style] [--widen t[,t]]
  *     [--speed 512] [--set encoder.conv1_2=100,...] [--json FILE]
  */
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
@@ -20,6 +20,7 @@ import { findModel } from '../src/models/registry.js';
 import { resolveWeightFile } from '../src/models/resolve.js';
 import { calibrationPathFor, readCalibration, selectedRanges, type RangeMethod } from '../src/quant/calibrate.js';
 import type { NetworkRanges, QuantSpec } from '../src/quant/qdq.js';
+import { channelStats } from '../src/stylize/features.js';
 import { styleStats, stylizeImage } from '../src/stylize/model.js';
 import { Network } from '../src/stylize/network.js';
 import { readWeights } from '../src/weights/index.js';
@@ -40,7 +41,7 @@ const { values: o } = parseArgs({
     float: { type: 'string' },
     sensitivity: { type: 'boolean', default: false },
     'no-judge': { type: 'boolean', default: false },
-    'fp32-style': { type: 'boolean', default: false },
+    'int8-style': { type: 'boolean', default: false },
     widen: { type: 'string' },
     speed: { type: 'string' },
     'content-files': { type: 'string' },
@@ -118,15 +119,14 @@ const pairs = o.diagonal
 
 const fp32 = await Network.fromWeights(kind, cut, enc, dec, { threads });
 const reference: RgbImage[] = [];
-const fp32Stats = await Promise.all(pairs.map((p) => styleStats(fp32, p.style)));
 for (const p of pairs) reference.push(await stylizeImage(fp32, p.content, [p.style]));
 
 async function psnrs(q: QuantSpec): Promise<{ outs: RgbImage[]; db: number[] }> {
   const net = await Network.fromWeights(kind, cut, enc, dec, { threads, int8: q });
   try {
     const outs: RgbImage[] = [];
-    // --fp32-style: style statistics from the float encoder, to separate the style's share of the error
-    for (const [i, p] of pairs.entries()) outs.push(await stylizeImage(net, p.content, [o['fp32-style'] ? fp32Stats[i] : p.style]));
+    // --int8-style: style statistics from the int8 encoder (Network.encodeStyle uses the float one), to see what that saves
+    for (const p of pairs) outs.push(await stylizeImage(net, p.content, [o['int8-style'] ? channelStats(await net.encodeAnySize(p.style)) : p.style]));
     return { outs, db: outs.map((x, i) => psnr(reference[i], x)) };
   } finally {
     await net.dispose();
@@ -186,16 +186,34 @@ if (o.sensitivity) {
   report.sensitivity = rows;
 }
 if (o.speed) {
-  // fasterOf's interleaved timing (machine noise hits both), over more runs: the ratio is what counts under load
+  // interleaved (machine noise hits every variant alike), medians: the ratios are what counts under load.
+  // image: one stylisation with its style encode (a style of the content's size, as adain bench);
+  // frame: style statistics cached (video, webcam), so content encode + AdaIN + decode;
+  // image, int8 style: the style through the int8 encoder, as before Network.encodeStyle
   const side = Number(o.speed);
   const int8 = await Network.fromWeights(kind, cut, enc, dec, { threads, int8: main });
-  const img = { width: side, height: side, data: pseudoRandom(3 * side * side, 1) };
-  const once = (n: Network) => timeMs(async () => n.decode(await n.encode(img)));
-  await once(fp32); await once(int8);
-  const a: number[] = [], b: number[] = [];
-  for (let i = 0; i < 7; i++) { a.push(await once(fp32)); b.push(await once(int8)); }
-  console.log(`speed at ${side}px, ${threads} thread(s), encode + decode: fp32/int8 = ${(median(a) / median(b)).toFixed(2)}x`);
-  report.speedRatio = median(a) / median(b);
+  const content = { width: side, height: side, data: pseudoRandom(3 * side * side, 1) };
+  const style = { width: side, height: side, data: pseudoRandom(3 * side * side, 2) };
+  const cached = new Map([[fp32, await styleStats(fp32, style)], [int8, await styleStats(int8, style)]]);
+  const variants: [string, () => Promise<unknown>][] = [
+    ['fp32 image', () => stylizeImage(fp32, content, [style])],
+    ['int8 image', () => stylizeImage(int8, content, [style])],
+    ['int8 image, int8 style', async () => stylizeImage(int8, content, [channelStats(await int8.encodeAnySize(style))])],
+    ['fp32 frame', () => stylizeImage(fp32, content, [cached.get(fp32)!])],
+    ['int8 frame', () => stylizeImage(int8, content, [cached.get(int8)!])],
+  ];
+  for (const [, run] of variants) await run();
+  const ms = variants.map((): number[] => []);
+  for (let i = 0; i < 7; i++) for (const [k, [, run]] of variants.entries()) ms[k].push(await timeMs(run));
+  const med = Object.fromEntries(variants.map(([name], k) => [name, median(ms[k])]));
+  for (const [name, m] of Object.entries(med)) console.log(`  ${name.padEnd(24)} ${m.toFixed(1)} ms`);
+  const ratios = {
+    image: med['fp32 image'] / med['int8 image'],
+    imageInt8Style: med['fp32 image'] / med['int8 image, int8 style'],
+    frame: med['fp32 frame'] / med['int8 frame'],
+  };
+  console.log(`speed at ${side}px, ${threads} thread(s), fp32/int8: image ${ratios.image.toFixed(2)}x (int8 style encode: ${ratios.imageInt8Style.toFixed(2)}x), frame ${ratios.frame.toFixed(2)}x`);
+  report.speed = { side, ms: med, ratios };
   await int8.dispose();
 }
 if (o.json) writeFileSync(o.json, JSON.stringify(report, null, 1));

@@ -60,7 +60,7 @@ async function optimisedOpCounts(model: Uint8Array, name: string): Promise<Map<s
 }
 
 /** The convs the shipped calibration keeps in float on purpose (quant/calibrate.ts defaultFloatLayers says why). */
-const INTENDED_FLOAT = { encoder: ['conv1_1', 'conv2_1'], decoder: ['dec4_1', 'dec1_1'] };
+const INTENDED_FLOAT = { encoder: ['conv1_1'], decoder: ['dec4_1', 'dec1_1'] };
 
 test('onnxruntime fuses every int8 conv of the encoder and decoder; the only float convs are the intended exceptions', { skip }, async () => {
   assert.deepEqual(calibration.float, INTENDED_FLOAT);
@@ -70,8 +70,8 @@ test('onnxruntime fuses every int8 conv of the encoder and decoder; the only flo
   const e = await optimisedOpCounts(qdqEncoderModel(encLayers, enc, ['relu4_1'], q.encoder), 'encoder');
   const d = await optimisedOpCounts(qdqDecoderModel(decLayers, dec, q.decoder), 'decoder');
   // Q after a float conv whose successor is int8; DQ before a float conv that follows an int8 one
-  // (encoder: conv1_1 -> Q, conv1_2 int8, DQ -> conv2_1 -> Q; decoder: dec4_1 -> Q ... DQ -> dec1_1)
-  for (const [name, counts, floats, dq, qs] of [['encoder', e, INTENDED_FLOAT.encoder, 1, 2], ['decoder', d, INTENDED_FLOAT.decoder, 1, 1]] as const) {
+  // (encoder: conv1_1 -> Q, then int8 up to the ConvInteger; decoder: dec4_1 -> Q ... DQ -> dec1_1)
+  for (const [name, counts, floats, dq, qs] of [['encoder', e, INTENDED_FLOAT.encoder, 0, 1], ['decoder', d, INTENDED_FLOAT.decoder, 1, 1]] as const) {
     const ops = JSON.stringify(Object.fromEntries(counts));
     // float convs after optimisation: Conv (any domain, the NCHWc one included) and FusedConv
     assert.equal((counts.get('Conv') ?? 0) + (counts.get('FusedConv') ?? 0), floats.length, `${name}: float convs other than ${floats.join(', ')}: ${ops}`);
@@ -139,18 +139,22 @@ const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 const meanPsnr = (q: PairQuality[]) => sum(q.map((r) => r.psnr)) / q.length;
 const distanceRatio = (q: PairQuality[], k: 'style' | 'content') => sum(q.map((r) => r[k][1])) / sum(q.map((r) => r[k][0]));
 
-// What the calibration shipped now reaches on these 16 pairs: min 27.6 dB, mean 34.2 dB, distances
-// within 1.7%; the previous all-int8 graph with percentile ranges everywhere gave min 25.7, mean 32.3.
-test('int8 quality guard: every pair >= 27 dB and mean >= 34 dB vs fp32, judge distances (summed over pairs) within 3%', { skip: noData }, async () => {
+// What int8 now reaches on these 16 pairs (styles through the float encoder, Network.encodeStyle;
+// conv1_1, dec4_1, dec1_1 float): min 28.0 dB, mean 36.3 dB, distances within 1.2%. With the
+// styles through the int8 encoder it was min 27.6, mean 34.2 (the mean bound catches a return to
+// that); the first all-int8 graph with percentile ranges everywhere gave min 25.7, mean 32.3.
+test('int8 quality guard: every pair >= 27 dB and mean >= 35.5 dB vs fp32, judge distances (summed over pairs) within 3%', { skip: noData }, async () => {
   const q = await measureQuality();
   for (const r of q) assert.ok(r.psnr >= 27, `${r.name}: PSNR ${r.psnr.toFixed(2)} dB`);
-  assert.ok(meanPsnr(q) >= 34, `mean PSNR ${meanPsnr(q).toFixed(2)} dB`);
+  assert.ok(meanPsnr(q) >= 35.5, `mean PSNR ${meanPsnr(q).toFixed(2)} dB`);
   for (const k of ['style', 'content'] as const) assert.ok(Math.abs(distanceRatio(q, k) - 1) <= 0.03, `${k} distance int8/fp32 = ${distanceRatio(q, k).toFixed(4)}`);
 });
 
-// The issue's gate, not met yet: high-contrast styles (the waves, van Gogh's houses, Blue Strokes)
-// amplify the error of both networks through AdaIN; kept visible here until it passes.
-test('int8 quality gate of the issue: every pair >= 32 dB vs fp32, judge distances (summed over pairs) within 3%', { skip: noData, todo: '4 of these 16 pairs are under 32 dB (scripts/int8-quality.ts --diagonal 16)' }, async () => {
+// The issue's gate, not met yet: with the style statistics in float, the two pairs left are
+// low-contrast photos under high-contrast styles (tar36 x the wave, the caterpillar x van Gogh's
+// houses), where AdaIN amplifies the content encoder's error (int8 encoder alone: ~29 dB there)
+// and the decoder's; kept visible here until it passes.
+test('int8 quality gate of the issue: every pair >= 32 dB vs fp32, judge distances (summed over pairs) within 3%', { skip: noData, todo: '2 of these 16 pairs are under 32 dB (scripts/int8-quality.ts --diagonal 16)' }, async () => {
   const q = await measureQuality();
   for (const r of q) assert.ok(r.psnr >= 32, `${r.name}: PSNR ${r.psnr.toFixed(2)} dB`);
   for (const k of ['style', 'content'] as const) assert.ok(Math.abs(distanceRatio(q, k) - 1) <= 0.03, `${k} distance int8/fp32 = ${distanceRatio(q, k).toFixed(4)}`);

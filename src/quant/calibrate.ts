@@ -72,19 +72,19 @@ export function selectedRanges(c: Calibration): QuantSpec {
 /**
  * The convs kept in float unless told otherwise: by role, so that every model gets the same
  * choice. Measured on cd16x-r41 (scripts/int8-quality.ts --sensitivity): the first encoder conv
- * (its error, and the input's, runs through every later layer; 3 input channels make it cheap)
- * and the first conv after the first pool carry the largest share of the encoder's error, which
- * reaches every pixel through the style statistics; in the decoder, the first conv (its input is
- * AdaIN's output, whose range depends on the style) and the last (3 output channels: cheap).
+ * (its error, and the input's, runs through every later layer; 3 input channels make it cheap);
+ * in the decoder, the first conv (its input is AdaIN's output, whose range depends on the style)
+ * and the last (3 output channels: cheap). The first conv after the first pool was float too
+ * while styles went through the int8 encoder; with their statistics from the float one
+ * (Network.encodeStyle) keeping it float no longer helps any pair, so it runs in int8.
  */
 export function defaultFloatLayers(encLayers: readonly Layer[], decLayers: readonly Layer[]): { encoder: string[]; decoder: string[] } {
   const convs = (ls: readonly Layer[]) => ls.filter((l): l is ConvLayer => l.kind === 'conv');
   // the input conv (1x1, no ReLU) is folded into the next one (qdq.ts foldInputConv): its neighbour is the first
   const enc = convs(encLayers).filter((l) => !(l.k === 1 && !l.relu));
-  const afterPool = encLayers.slice(encLayers.findIndex((l) => l.kind === 'pool') + 1).find((l): l is ConvLayer => l.kind === 'conv');
   const dec = convs(decLayers);
   return {
-    encoder: [...new Set([enc[0]?.name, afterPool?.name].filter((n): n is string => !!n && n !== enc.at(-1)?.name))],
+    encoder: enc.length > 1 ? [enc[0].name] : [],
     decoder: [...new Set([dec[0].name, dec.at(-1)!.name])],
   };
 }

@@ -59,9 +59,9 @@ export function checkAlpha(alpha: number): number {
   return alpha;
 }
 
-/** Style statistics of one style image at the network's cut layer. */
+/** Style statistics of one style image at the network's cut layer (float encoder in int8 too: Network.encodeStyle). */
 export async function styleStats(net: Network, style: RgbImage): Promise<ChannelStats> {
-  return channelStats(await net.encodeAnySize(style));
+  return channelStats(await net.encodeStyle(style));
 }
 
 /**

@@ -21,8 +21,17 @@ export interface NetworkOptions extends RuntimeOptions {
 /**
  * An encoder + decoder pair as two onnxruntime sessions, built once. Graphs have dynamic
  * H and W, so one session serves every image size.
+ *
+ * An int8 network encodes style images with a float encoder (a third session, built on the
+ * first style): the style statistics set the mean and std of every channel of the decoder's
+ * input, so their quantisation error reaches every pixel, and most of the int8 encoder's error
+ * came that way. A style is encoded once per stylisation (once per clip, or cached), so where
+ * int8 matters (many frames per style) the float encode costs little.
  */
 export class Network {
+  /** The float style encoder of an int8 network, once built. */
+  private styleEncoder?: Promise<ort.InferenceSession>;
+
   private constructor(
     readonly kind: EncoderKind,
     readonly cut: CutLayer,
@@ -34,6 +43,8 @@ export class Network {
     private readonly encoder: ort.InferenceSession,
     private readonly decoder: ort.InferenceSession,
     readonly precision: Precision = 'fp32',
+    /** Builds the float encoder for styles; absent when `encoder` is float already. */
+    private readonly buildStyleEncoder?: () => Promise<ort.InferenceSession>,
   ) {}
 
   /** Images are padded to a multiple of this before encoding (2 per pooling). */
@@ -61,20 +72,44 @@ export class Network {
       createSession(q ? qdqEncoderModel(encLayers, enc, [cut], q.encoder) : encoderModel(encLayers, enc, [cut]), opts),
       createSession(q ? qdqDecoderModel(decLayers, dec, q.decoder) : decoderModel(decLayers, dec), opts),
     ]);
-    return new Network(kind, cut, featC, peakBytesPerPixel(encLayers, enc), peakBytesPerPixel(decLayers, dec), encoder, decoder, q ? 'int8' : 'fp32');
+    // lazily: auto (quant/precision.ts) builds int8 networks it may throw away after a timing that encodes no style
+    const styleEncoder = q ? () => createSession(encoderModel(encLayers, enc, [cut]), opts) : undefined;
+    return new Network(kind, cut, featC, peakBytesPerPixel(encLayers, enc), peakBytesPerPixel(decLayers, dec), encoder, decoder, q ? 'int8' : 'fp32', styleEncoder);
   }
 
   /** Features of an image whose sides are multiples of `factor`. */
   async encode(img: RgbImage): Promise<FeatureMap> {
-    const out = (await runFloat(this.encoder, 'image', img.data, [1, 3, img.height, img.width])).get(this.cut)!;
-    return { c: out.dims[1], h: out.dims[2], w: out.dims[3], data: out.data };
+    return this.run(this.encoder, img);
   }
 
   /** Any size: reflect-pads to a multiple of `factor` first (the features then cover the padded image). */
   async encodeAnySize(img: RgbImage): Promise<FeatureMap> {
+    return this.encode(this.padded(img));
+  }
+
+  /**
+   * Features of a style image (any size, padded as encodeAnySize does) for its statistics:
+   * the same as encodeAnySize in fp32, the float encoder in int8 (see the class comment).
+   */
+  async encodeStyle(img: RgbImage): Promise<FeatureMap> {
+    if (!this.buildStyleEncoder) return this.encodeAnySize(img);
+    // a failed build is not kept, so that the next style tries again
+    this.styleEncoder ??= this.buildStyleEncoder().catch((err: unknown) => {
+      this.styleEncoder = undefined;
+      throw err;
+    });
+    return this.run(await this.styleEncoder, this.padded(img));
+  }
+
+  private async run(session: ort.InferenceSession, img: RgbImage): Promise<FeatureMap> {
+    const out = (await runFloat(session, 'image', img.data, [1, 3, img.height, img.width])).get(this.cut)!;
+    return { c: out.dims[1], h: out.dims[2], w: out.dims[3], data: out.data };
+  }
+
+  private padded(img: RgbImage): RgbImage {
     const f = this.factor;
     const h = Math.max(Math.ceil(img.height / f), 2) * f, w = Math.max(Math.ceil(img.width / f), 2) * f;
-    return this.encode({ width: w, height: h, data: padPlanar(img.data, 3, img.height, img.width, h, w) });
+    return h === img.height && w === img.width ? img : { width: w, height: h, data: padPlanar(img.data, 3, img.height, img.width, h, w) };
   }
 
   async decode(f: FeatureMap): Promise<RgbImage> {
@@ -90,6 +125,8 @@ export class Network {
   }
 
   async dispose(): Promise<void> {
-    await Promise.all([this.encoder.release(), this.decoder.release()]);
+    const style = this.styleEncoder?.then((s) => s.release(), () => {});
+    this.styleEncoder = undefined;
+    await Promise.all([this.encoder.release(), this.decoder.release(), style]);
   }
 }
