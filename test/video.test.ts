@@ -4,17 +4,22 @@ import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { Writable } from 'node:stream';
 import { after, before, test } from 'node:test';
 import sharp from 'sharp';
 import { fromInterleavedU8, toInterleavedU8, type RgbImage } from '../src/image/io.js';
 import type { ChannelStats } from '../src/stylize/features.js';
 import { loadModel, type StyleModel } from '../src/stylize/style-model.js';
 import { decodeFrames } from '../src/video/decode.js';
+import { FrameEncoder } from '../src/video/encode.js';
+import { videoFormatFromPath } from '../src/video/formats.js';
+import { bytesToPlanar, planarToBytes } from '../src/video/frame-bytes.js';
 import { flickerRatio } from '../src/video/flicker.js';
 import { probeVideo } from '../src/video/probe.js';
 import { readAhead } from '../src/video/read-ahead.js';
 import { renderMotion, writeClip, type RgbBytes } from '../src/video/synthetic.js';
-import { DEFAULT_TEMPORAL_BLEND, OutputBlend, TemporalStats, meanAbsDiff } from '../src/video/temporal.js';
+import { DEFAULT_TEMPORAL_BLEND, OutputBlend, TemporalStats, frameChange, meanAbsDiff } from '../src/video/temporal.js';
+import { WriteBehind } from '../src/video/write-behind.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const BIN = path.join(ROOT, 'bin/adain.js');
@@ -302,12 +307,90 @@ test('adain bench video reports the pipeline and the stylisation alone, per mode
     encoding: 'utf8', env: { ...process.env, ADAIN_MODELS_DIR: MODELS_DIR }, timeout: 180_000,
   });
   assert.equal(r.status, 0, r.stderr);
-  const rows = JSON.parse(r.stdout) as { model: string; precision: string; frames: number; pipelineFps: number; stylizeFps: number }[];
+  const rows = JSON.parse(r.stdout) as { model: string; precision: string; frames: number; pipelineFps: number; steadyFps: number; frameByFrameFps: number; stylizeFps: number }[];
   // cd16x-r41 ships a calibration, cd16x-r31 does not (int8 is not faster for it)
   assert.deepEqual(rows.map((x) => `${x.model}@${x.precision}`), ['cd16x-r41@fp32', 'cd16x-r41@int8', 'cd16x-r31@fp32']);
   assert.match(r.stderr, /no int8 row for cd16x-r31.*adain calibrate --model cd16x-r31/);
   for (const row of rows) {
     assert.equal(row.frames, 4);
-    assert.ok(row.pipelineFps > 0 && row.stylizeFps > 0);
+    assert.ok(row.pipelineFps > 0 && row.steadyFps > 0 && row.frameByFrameFps > 0 && row.stylizeFps > 0);
   }
+});
+
+test('WriteBehind: write() returns while at most depth chunks are unflushed, in order, and passes errors on', async () => {
+  let issued = 0, flushed = 0, maxUnflushed = 0;
+  const seen: number[] = [];
+  const slow = new Writable({
+    highWaterMark: 1,
+    write(chunk: Buffer, _enc, cb) {
+      seen.push(chunk[0]);
+      setTimeout(() => { flushed++; cb(chunk[0] === 7 ? new Error('disk full') : null); }, 2);
+    },
+  });
+  slow.on('error', () => {});
+  const wb = new WriteBehind(slow, 2);
+  await assert.rejects(async () => {
+    for (let i = 0; i < 20; i++) {
+      issued++;
+      await wb.write(Uint8Array.of(i));
+      maxUnflushed = Math.max(maxUnflushed, issued - flushed);
+    }
+  }, /disk full/);
+  assert.ok(maxUnflushed <= 2, `${maxUnflushed} chunks unflushed`);
+  assert.deepEqual(seen, [0, 1, 2, 3, 4, 5, 6, 7]);
+  await assert.rejects(wb.write(Uint8Array.of(99)), /disk full/);
+  assert.throws(() => new WriteBehind(slow, 0), RangeError);
+});
+
+test('WriteBehind: a stream destroyed under queued writes ends the wait instead of hanging', async () => {
+  const stuck = new Writable({ highWaterMark: 1, write() { /* never calls back */ } });
+  stuck.on('error', () => {});
+  const wb = new WriteBehind(stuck, 1);
+  await wb.write(Uint8Array.of(1));
+  const waiting = wb.write(Uint8Array.of(2));
+  stuck.destroy();
+  await waiting.catch(() => {});
+  await assert.rejects(wb.write(Uint8Array.of(3)), /closed|destroyed/);
+});
+
+test('FrameEncoder: an ffmpeg that dies makes write() and finish() reject, without hanging', { skip }, async () => {
+  const saved = process.env.ADAIN_FFMPEG;
+  process.env.ADAIN_FFMPEG = '/bin/false';
+  try {
+    const enc = new FrameEncoder({ width: W, height: H, fpsNum: 24, fpsDen: 1, format: videoFormatFromPath('x.mp4'), label: 'x.mp4' }, clip('never.mp4'));
+    await assert.rejects(async () => {
+      for (let i = 0; i < 100; i++) await enc.write(new Uint8Array(W * H * 3));
+    }, /ffmpeg failed/);
+    await assert.rejects(enc.finish(), /ffmpeg failed/);
+  } finally {
+    if (saved === undefined) delete process.env.ADAIN_FFMPEG;
+    else process.env.ADAIN_FFMPEG = saved;
+  }
+});
+
+test('frame conversions and the fused change + blend give exactly the values of the plain versions', () => {
+  const w = 37, h = 11, n = w * h;
+  const a = new Uint8Array(3 * n).map((_, i) => (i * 97 + 13) % 256), b = new Uint8Array(3 * n).map((_, i) => (i * 31 + (i % 7) * 50) % 256);
+  assert.deepEqual(bytesToPlanar(a, w, h).data, fromInterleavedU8(a, w, h).data);
+  const f = new Float32Array(3 * n).map((_, i) => (i % 300) / 255 - 0.1);
+  f.set([NaN, Infinity, -Infinity, 0.5, -0, 1, 127.5 / 255, 0.5 / 255, 254.5 / 255, 1e-9]);
+  const img = { width: w, height: h, data: f };
+  assert.deepEqual(planarToBytes(img), toInterleavedU8(img));
+  const changes = new Uint16Array(n);
+  assert.equal(frameChange(a, b, changes), meanAbsDiff(a, b));
+  const out1 = Float32Array.from(f, (x, i) => (i % 5) / 4), out2 = out1.slice();
+  const b1 = new OutputBlend(0.8), b2 = new OutputBlend(0.8);
+  b1.apply(f.slice(), a, false); b2.apply(f.slice(), a, false);
+  b1.apply(out1, b, false); b2.apply(out2, b, false, changes);
+  assert.deepEqual(out2, out1);
+});
+
+test('aborting a video run through the API rejects and leaves no file, temporary or not', { skip }, async () => {
+  const dir = path.join(tmp, 'abort-api');
+  mkdirSync(dir);
+  const ac = new AbortController();
+  await assert.rejects(model.stylizeVideo(clip('pan.mp4'), [scream], {
+    output: path.join(dir, 'out.mp4'), signal: ac.signal, onProgress: ({ done }) => { if (done === 3) ac.abort(); },
+  }));
+  assert.deepEqual(readdirSync(dir), []);
 });

@@ -4,6 +4,14 @@ import { UserError } from '../errors.js';
 import { quoteName } from '../image/io.js';
 import { exited, firstError, killTool, spawnTool, tail } from './ffmpeg.js';
 import type { OutputFormat } from './formats.js';
+import { WriteBehind } from './write-behind.js';
+
+/**
+ * Frames handed to ffmpeg's pipe ahead of its reading them: while ffmpeg is busy encoding,
+ * the network goes on with the next frame instead of waiting for the pipe; two frames are
+ * enough for that (ffmpeg reads a frame far faster than the network makes one).
+ */
+export const WRITE_BEHIND = 2;
 
 export interface EncodeOptions {
   width: number;
@@ -15,6 +23,8 @@ export interface EncodeOptions {
   audioFrom?: { file: string; codec: string };
   /** ffmpeg threads for the video encoder (0 = its choice). */
   threads?: number;
+  /** Frames queued ahead of ffmpeg's reading (default WRITE_BEHIND). */
+  writeBehind?: number;
   /** The file name users know, for messages (the bytes go to a temporary file). */
   label: string;
 }
@@ -57,9 +67,10 @@ export function encodeArgs(o: EncodeOptions, outFile: string): string[] {
   ];
 }
 
-/** One ffmpeg encoder: write() frames in order (waiting while its pipe is full), then finish(). */
+/** One ffmpeg encoder: write() frames in order (waiting only while WRITE_BEHIND frames are still unread), then finish(). */
 export class FrameEncoder {
   private readonly child: ChildProcess;
+  private readonly queue: WriteBehind;
   private readonly done: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   private readonly stderr: () => string;
   private failure: Error | undefined;
@@ -73,6 +84,7 @@ export class FrameEncoder {
     this.stderr = tail(this.child.stderr);
     // EPIPE when ffmpeg has exited: its exit status and message say why, in finish()/write()
     this.child.stdin?.on('error', (err) => (this.failure ??= err));
+    this.queue = new WriteBehind(this.child.stdin!, opts.writeBehind ?? WRITE_BEHIND);
   }
 
   private async failed(): Promise<Error> {
@@ -81,14 +93,14 @@ export class FrameEncoder {
     return new UserError(`cannot write ${quoteName(this.opts.label)}: ffmpeg failed (${firstError(this.stderr())}); check the disk space and the output name`);
   }
 
+  /** Queues one frame (width*height*3 bytes, not to be changed afterwards: it is written later). */
   async write(frame: Uint8Array): Promise<void> {
-    const stdin = this.child.stdin!;
-    if (this.failure || stdin.destroyed) throw await this.failed();
-    if (stdin.write(frame)) return;
-    await new Promise<void>((resolve) => {
-      const settle = () => { stdin.off('drain', settle); stdin.off('close', settle); stdin.off('error', settle); resolve(); };
-      stdin.on('drain', settle); stdin.on('close', settle); stdin.on('error', settle);
-    });
+    if (this.failure || this.child.stdin!.destroyed) throw await this.failed();
+    try {
+      await this.queue.write(frame);
+    } catch {
+      throw await this.failed();
+    }
     if (this.failure) throw await this.failed();
   }
 

@@ -83,6 +83,24 @@ export class TemporalStats {
 export const DEFAULT_BLEND_SIGMA = 0.03;
 
 /**
+ * Mean absolute difference of two frames of RGB bytes, in [0, 1], as meanAbsDiff, keeping
+ * each pixel's summed change over its three channels (0..765) in `perPixel` for OutputBlend:
+ * one pass over the two frames serves both the cut detector and the blend.
+ */
+export function frameChange(a: Uint8Array, b: Uint8Array, perPixel: Uint16Array): number {
+  if (a.length !== b.length) throw new RangeError(`frames of ${a.length} and ${b.length} bytes`);
+  const n = a.length / 3;
+  if (perPixel.length !== n) throw new RangeError(`${perPixel.length} change slots for ${n} pixels`);
+  let s = 0;
+  for (let i = 0, k = 0; i < n; i++, k += 3) {
+    const d = Math.abs(a[k] - b[k]) + Math.abs(a[k + 1] - b[k + 1]) + Math.abs(a[k + 2] - b[k + 2]);
+    perPixel[i] = d;
+    s += d;
+  }
+  return s / (255 * a.length);
+}
+
+/**
  * Less texture boiling: where the input pixel did not change from the previous frame, the
  * output pixel should not either, yet the decoder repaints it a little differently every
  * frame (codec and sensor noise are enough). Each output pixel is mixed with the previous
@@ -92,28 +110,48 @@ export const DEFAULT_BLEND_SIGMA = 0.03;
 export class OutputBlend {
   private previous: Float32Array | undefined;
   private previousInput: Uint8Array | undefined;
+  /** The weight for each summed change 0..765: a table, since exp per pixel cost more than the rest of the blend. */
+  private readonly weights: Float64Array;
+  private changes: Uint16Array | undefined;
 
   constructor(private readonly strength: number, private readonly sigma = DEFAULT_BLEND_SIGMA) {
     if (!(strength >= 0 && strength < 1)) throw new RangeError(`blend strength must be in [0, 1), got ${strength}`);
+    const k = 1 / (3 * 255 * sigma);
+    this.weights = Float64Array.from({ length: 3 * 255 + 1 }, (_, d) => strength * Math.exp(-d * k));
   }
 
-  /** Blends `output` (planar RGB floats) in place with the previous one; `input` is the frame's interleaved RGB bytes; a cut restarts. */
-  apply(output: Float32Array, input: Uint8Array, cut: boolean): void {
+  /**
+   * Blends `output` (planar RGB floats) in place with the previous one; `input` is the frame's
+   * interleaved RGB bytes; a cut restarts. `changes`, when given, is frameChange's per-pixel
+   * change between the previous input and this one (else it is computed here).
+   */
+  apply(output: Float32Array, input: Uint8Array, cut: boolean, changes?: Uint16Array): void {
     const n = input.length / 3;
     if (output.length !== 3 * n) throw new RangeError(`output has ${output.length} values for ${n} pixels`);
-    const prev = this.previous, prevIn = this.previousInput;
-    if (prev && prevIn && !cut && this.strength > 0) {
-      const k = 1 / (3 * 255 * this.sigma);
-      for (let i = 0; i < n; i++) {
-        const d = Math.abs(input[3 * i] - prevIn[3 * i]) + Math.abs(input[3 * i + 1] - prevIn[3 * i + 1]) + Math.abs(input[3 * i + 2] - prevIn[3 * i + 2]);
-        const w = this.strength * Math.exp(-d * k);
-        for (let c = 0; c < 3; c++) {
-          const j = c * n + i;
-          output[j] = w * prev[j] + (1 - w) * output[j];
+    const prevIn = this.previousInput;
+    let prev = this.previous;
+    if (prev && prevIn && !cut && this.strength > 0 && prev.length === output.length) {
+      let d = changes;
+      if (!d) {
+        d = this.changes?.length === n ? this.changes : (this.changes = new Uint16Array(n));
+        frameChange(prevIn, input, d);
+      } else if (d.length !== n) {
+        throw new RangeError(`${d.length} pixel changes for ${n} pixels`);
+      }
+      const weights = this.weights;
+      // the previous output is updated in the same pass: one read and two writes per value
+      for (let c = 0; c < 3; c++) {
+        for (let i = 0, j = c * n; i < n; i++, j++) {
+          const w = weights[d[i]];
+          const v = w * prev[j] + (1 - w) * output[j];
+          output[j] = v;
+          prev[j] = output[j];
         }
       }
+    } else {
+      if (!prev || prev.length !== output.length) prev = this.previous = new Float32Array(output.length);
+      prev.set(output);
     }
-    this.previous = output.slice();
     this.previousInput = input;
   }
 }
