@@ -13,11 +13,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import sharp from 'sharp';
+import { fromInterleavedU8 } from '../image/io.js';
 import { stylizeImage } from '../stylize/model.js';
 import type { Precision } from '../stylize/network.js';
 import { loadModel, type LoadModelOptions } from '../stylize/style-model.js';
 import { decodeFrames } from '../video/decode.js';
-import { bytesToPlanar } from '../video/frame-bytes.js';
 import { probeVideo } from '../video/probe.js';
 import { renderMotion, writeClip } from '../video/synthetic.js';
 
@@ -60,14 +60,14 @@ export async function runVideoBench(o: VideoBenchOptions): Promise<VideoBenchRes
     const style = await model.styleStats(o.style);
 
     // warm-up: onnxruntime plans its buffers for the first size it sees
-    await stylizeImage(model.network, bytesToPlanar(frames[0], o.width, o.height), [style]);
+    await stylizeImage(model.network, fromInterleavedU8(frames[0], o.width, o.height), [style]);
 
     const vinfo = await probeVideo(clip);
     const decoded: Buffer[] = [];
     for await (const f of decodeFrames(clip, vinfo, { width: o.width, height: o.height })) decoded.push(f);
     // the same conversion as the pipeline's, so that only decoding, encoding and the temporal work differ
     let t = performance.now();
-    for (const f of decoded) await stylizeImage(model.network, bytesToPlanar(f, o.width, o.height), [style]);
+    for (const f of decoded) await stylizeImage(model.network, fromInterleavedU8(f, o.width, o.height), [style]);
     const stylizeFps = decoded.length / ((performance.now() - t) / 1000);
 
     // ffmpeg gets as many threads as onnxruntime, as `adain stylize --threads` gives it

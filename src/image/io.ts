@@ -208,18 +208,21 @@ export function toInterleavedU8(img: RgbImage): Uint8Array {
   checkImage(img);
   const { data } = img;
   const n = img.width * img.height;
-  const out = new Uint8Array(3 * n);
-  for (let c = 0; c < 3; c++) {
-    const plane = c * n;
-    for (let i = 0; i < n; i++) {
-      const v = data[plane + i];
-      // Written so that NaN fails both comparisons and ends up 0.
-      const clamped = v > 0 ? (v < 1 ? v : 1) : 0;
-      out[3 * i + c] = Math.round(clamped * 255);
-    }
+  // A clamped store maps NaN and v < 0 to 0 and v > 1 to 255, and rounds; it rounds half to
+  // even where Math.round rounds half up, but v * 255 of a float32 v in [0, 1] is exact in a
+  // double and is a half only at v = 0.5 (127.5), where both give 128. One pass over the
+  // pixels, no Math calls: this runs once per video frame while the network waits.
+  const out = new Uint8ClampedArray(3 * n);
+  for (let i = 0, k = 0; i < n; i++, k += 3) {
+    out[k] = data[i] * 255;
+    out[k + 1] = data[n + i] * 255;
+    out[k + 2] = data[2 * n + i] * 255;
   }
-  return out;
+  return new Uint8Array(out.buffer, out.byteOffset, out.length);
 }
+
+/** b / 255 as float32 for every byte: the same rounding as dividing and storing into a Float32Array. */
+const BYTE_TO_UNIT = Float32Array.from({ length: 256 }, (_, b) => b / 255);
 
 /** Interleaved (HWC) uint8 pixels with `channels` channels to planar float RGB (extra channels are dropped). */
 export function fromInterleavedU8(pixels: Uint8Array, width: number, height: number, channels = 3): RgbImage {
@@ -229,9 +232,11 @@ export function fromInterleavedU8(pixels: Uint8Array, width: number, height: num
     throw new RangeError(`pixel buffer has ${pixels.length} bytes, ${width}x${height}x${channels} needs ${channels * n}`);
   }
   const data = new Float32Array(3 * n);
-  for (let c = 0; c < 3; c++) {
-    const plane = c * n;
-    for (let i = 0; i < n; i++) data[plane + i] = pixels[channels * i + c] / 255;
+  const lut = BYTE_TO_UNIT;
+  for (let i = 0, k = 0; i < n; i++, k += channels) {
+    data[i] = lut[pixels[k]];
+    data[n + i] = lut[pixels[k + 1]];
+    data[2 * n + i] = lut[pixels[k + 2]];
   }
   return { width, height, data };
 }

@@ -8,14 +8,13 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { UserError } from '../errors.js';
 import { preserveColor as recolour } from '../image/color.js';
-import { quoteName, type RgbImage } from '../image/io.js';
+import { fromInterleavedU8, quoteName, toInterleavedU8, type RgbImage } from '../image/io.js';
 import type { ChannelStats } from '../stylize/features.js';
 import { checkAlpha, normaliseWeights, styleStats, stylizeImage, type StylizeOptions } from '../stylize/model.js';
 import type { Network } from '../stylize/network.js';
 import { decodeFrames } from './decode.js';
 import { FrameEncoder, audioHandling, type AudioHandling } from './encode.js';
 import { availableEncoders } from './ffmpeg.js';
-import { bytesToPlanar, planarToBytes } from './frame-bytes.js';
 import { videoFormatFromPath, type OutputFormat } from './formats.js';
 import { probeVideo, type VideoInfo } from './probe.js';
 import { readAhead } from './read-ahead.js';
@@ -147,7 +146,7 @@ export async function stylizeVideoFile(net: Network, input: string, styles: read
     const changes = smoother ? new Uint16Array(width * height) : undefined;
     for await (const bytes of readAhead(decodeFrames(input, info, { width, height, signal, threads: opts.ffmpegThreads }), READ_AHEAD)) {
       decodeStart ??= performance.now();
-      const frame = bytesToPlanar(bytes, width, height);
+      const frame = fromInterleavedU8(bytes, width, height);
       if (!stats) {
         stats = [];
         for (const s of styles) stats.push('mean' in s ? s : await styleStats(net, opts.preserveColor ? recolour(s, frame) : s));
@@ -161,7 +160,7 @@ export async function stylizeVideoFile(net: Network, input: string, styles: read
       });
       blend?.apply(out.data, bytes, smoother?.cuts.at(-1) === frames, changed ? changes : undefined);
       await opts.onFrame?.({ index: frames, input: frame, output: out });
-      await encoder.write(planarToBytes(out));
+      await encoder.write(toInterleavedU8(out));
       frames++;
       opts.onProgress?.({ done: frames, total: Math.max(info.frames, frames), elapsed: (performance.now() - decodeStart) / 1000 });
     }
