@@ -17,7 +17,7 @@ export { exportStylizer, readStyleStatsFile, type ExportOptions, type ExportResu
 export { stylizeVideoFile, outputSize, type StylizeVideoOptions, type VideoFrame, type VideoProgress, type VideoResult } from './video/stylize-video.js';
 export { probeVideo, type VideoInfo } from './video/probe.js';
 export { TemporalStats, OutputBlend, DEFAULT_TEMPORAL, DEFAULT_TEMPORAL_BLEND, type TemporalOptions } from './video/temporal.js';
-export type { AudioHandling } from './video/encode.js';
+export { X264_PRESETS, DEFAULT_X264_PRESET, type AudioHandling, type X264Preset } from './video/encode.js';
 export { calibrateModel, type CalibrateModelOptions } from './quant/calibrate-model.js';
 export { readCalibration, findCalibration, calibrationPathFor, type Calibration } from './quant/calibrate.js';
 export type { PrecisionOption } from './quant/precision.js';

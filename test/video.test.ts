@@ -112,6 +112,12 @@ test('CLI: an mp4 keeps its frame count, frame rate, size, duration and audio', 
   assert.deepEqual([b.width, b.height, b.frames, b.fps, b.video, b.audio], [a.width, a.height, a.frames, a.fps, 'h264', 'aac']);
   assert.ok(Math.abs(a.duration - b.duration) < 0.05, `duration ${a.duration} vs ${b.duration}`);
   assert.match(r.stderr, /Wrote .*24 frames, 160x90 at 24 fps, audio copied/);
+  // x264 writes its settings into the stream: veryfast looks 10 frames ahead at sub-pixel level 2, ultrafast 0
+  const x264Options = (file: string) => /x264 - core .*?options: ([^\0]*)/.exec(readFileSync(file, 'latin1'))?.[1] ?? '';
+  assert.match(x264Options(out), /subme=2 .*rc_lookahead=10 /);
+  const ultra = clip('out-ultrafast.mp4');
+  assert.equal(adain(['stylize', '-c', clip('pan.mp4'), '-s', STYLE, '-o', ultra, '--style-size', '128', '-t', '1', '--x264-preset', 'ultrafast', '-q']).code, 0);
+  assert.match(x264Options(ultra), /subme=0 /);
 });
 
 test('API: webm and gif in and out; odd sizes lose a row and column for H.264 only; --max-size scales', { skip }, async () => {
@@ -302,16 +308,17 @@ test('OutputBlend: still pixels settle, changed pixels follow the new frame, a c
 });
 
 test('adain bench video reports the pipeline and the stylisation alone, per model and precision (int8 only where calibrated)', { skip }, () => {
-  const r = spawnSync(process.execPath, [BIN, 'bench', 'video', '--size', '64x48', '--frames', '4', '--threads', '1', '--json'], {
+  const r = spawnSync(process.execPath, [BIN, 'bench', 'video', '--size', '64x48', '--frames', '4', '--threads', '1', '--runs', '2', '--json'], {
     encoding: 'utf8', env: { ...process.env, ADAIN_MODELS_DIR: MODELS_DIR }, timeout: 180_000,
   });
   assert.equal(r.status, 0, r.stderr);
-  const rows = JSON.parse(r.stdout) as { model: string; precision: string; frames: number; pipelineFps: number; steadyFps: number; frameByFrameFps: number; stylizeFps: number }[];
+  const rows = JSON.parse(r.stdout) as { model: string; precision: string; frames: number; x264Preset: string; runs: number; pipelineFps: number; steadyFps: number; frameByFrameFps: number; stylizeFps: number }[];
   // cd16x-r41 ships a calibration, cd16x-r31 does not (int8 is not faster for it)
   assert.deepEqual(rows.map((x) => `${x.model}@${x.precision}`), ['cd16x-r41@fp32', 'cd16x-r41@int8', 'cd16x-r31@fp32']);
   assert.match(r.stderr, /no int8 row for cd16x-r31.*adain calibrate --model cd16x-r31/);
   for (const row of rows) {
     assert.equal(row.frames, 4);
+    assert.deepEqual([row.x264Preset, row.runs], ['veryfast', 2]);
     assert.ok(row.pipelineFps > 0 && row.steadyFps > 0 && row.frameByFrameFps > 0 && row.stylizeFps > 0);
   }
 });

@@ -13,6 +13,7 @@ import { checkOutputFile, checkOutputFolder, fileIdentity, isWithinFolder, refus
 import { createProgress, lazyProgress } from './progress.js';
 import { DEFAULT_TEMPORAL, DEFAULT_TEMPORAL_BLEND, folderVideoExtension, isVideoContent, prepareVideo, stylizeVideoInFolder } from './stylize-video.js';
 import { hasVideoExtension, OUTPUT_EXTENSIONS, VIDEO_EXTENSIONS } from '../video/formats.js';
+import { DEFAULT_X264_PRESET, X264_PRESETS, type X264Preset } from '../video/encode.js';
 import { PRECISION_OPTIONS, type PrecisionOption } from '../quant/precision.js';
 
 export interface StylizeFlags {
@@ -37,6 +38,7 @@ export interface StylizeFlags {
   quiet?: boolean;
   temporal: number;
   temporalBlend: number;
+  x264Preset: X264Preset;
   precision: PrecisionOption;
 }
 
@@ -94,6 +96,7 @@ export function stylizeCommand(): Command {
     .addOption(new Option('--precision <p>', 'fp32; int8 (needs `adain calibrate` once); auto: int8 when calibrated and faster on this CPU').choices(PRECISION_OPTIONS).default('fp32'))
     .option('--temporal <s>', 'videos: smoothing of the content statistics across frames (0 = frame by frame); reset at scene cuts', parseNumber('a number', 0, 1), DEFAULT_TEMPORAL)
     .option('--temporal-blend <k>', 'videos: mix each output pixel with the previous output\'s where the input pixel did not change (0 = off); reset at scene cuts', parseNumber('a number', 0, 0.99), DEFAULT_TEMPORAL_BLEND)
+    .addOption(new Option('--x264-preset <preset>', 'videos written as H.264 (.mp4 .m4v .mov .mkv): x264\'s preset, slower = smaller file').choices(X264_PRESETS).default(DEFAULT_X264_PRESET))
     .option('-q, --quiet', 'print nothing but errors')
     .addHelpText('after', HELP)
     .action(async (o: StylizeFlags) => {

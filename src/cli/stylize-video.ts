@@ -16,7 +16,7 @@ import { createProgress } from './progress.js';
 /** The stylize flags the video path uses (the command's own, see stylize-command.ts). */
 export type VideoFlags = Pick<StylizeFlags,
   'content' | 'style' | 'output' | 'encoder' | 'decoder' | 'alpha' | 'styleWeights' | 'preserveColor' | 'mask' | 'maxSize'
-  | 'styleSize' | 'maxPixels' | 'memoryBudget' | 'temporal' | 'temporalBlend' | 'threads' | 'quiet'>;
+  | 'styleSize' | 'maxPixels' | 'memoryBudget' | 'temporal' | 'temporalBlend' | 'x264Preset' | 'threads' | 'quiet'>;
 
 
 /**
@@ -36,7 +36,7 @@ export function folderVideoExtension(content: string): string {
 function videoOptions(o: VideoFlags): Omit<StylizeVideoFileOptions, 'output'> {
   return {
     alpha: o.alpha, styleWeights: o.styleWeights, preserveColor: o.preserveColor, maxSize: o.maxSize,
-    styleSize: o.styleSize, maxPixels: o.maxPixels, memoryBudget: o.memoryBudget, temporal: o.temporal, temporalBlend: o.temporalBlend,
+    styleSize: o.styleSize, maxPixels: o.maxPixels, memoryBudget: o.memoryBudget, temporal: o.temporal, temporalBlend: o.temporalBlend, x264Preset: o.x264Preset,
     // --threads bounds the CPU the whole run takes, ffmpeg's share included
     ffmpegThreads: o.threads,
   };

@@ -21,6 +21,8 @@ export interface EncodeOptions {
   format: OutputFormat;
   /** Copy (or, where the container cannot hold it, re-encode) the first audio stream of this file. */
   audioFrom?: { file: string; codec: string };
+  /** H.264 outputs: x264's speed/size trade (default DEFAULT_X264_PRESET). */
+  x264Preset?: X264Preset;
   /** ffmpeg threads for the video encoder (0 = its choice). */
   threads?: number;
   /** Frames queued ahead of ffmpeg's reading (default WRITE_BEHIND). */
@@ -28,6 +30,18 @@ export interface EncodeOptions {
   /** The file name users know, for messages (the bytes go to a temporary file). */
   label: string;
 }
+
+/** x264's presets, fastest first: each step down spends more CPU for a smaller file at the same quality. */
+export const X264_PRESETS = ['ultrafast', 'superfast', 'veryfast', 'faster', 'fast', 'medium', 'slow', 'slower', 'veryslow'] as const;
+export type X264Preset = (typeof X264_PRESETS)[number];
+
+/**
+ * veryfast: on 2 cores the encoder runs beside the network, and medium's CPU (2.6x veryfast's
+ * per frame, docs/VIDEO.md) comes out of the frame rate; crf 16 instead of 18 buys back
+ * medium's quality at a slightly larger file.
+ */
+export const DEFAULT_X264_PRESET: X264Preset = 'veryfast';
+const X264_CRF = '16';
 
 export type AudioHandling = 'copied' | 'encoded' | 'none';
 
@@ -42,8 +56,8 @@ function videoArgs(o: EncodeOptions): string[] {
   const threads = ['-threads', String(o.threads ?? 0)];
   switch (o.format.videoCodec) {
     case 'libx264':
-      // crf 18: stylised frames are all fine texture, which lower rates smear into blocks
-      return ['-map', '0:v:0', '-c:v', 'libx264', '-preset', 'medium', '-crf', '18', '-pix_fmt', 'yuv420p', ...threads,
+      // a low crf: stylised frames are all fine texture, which lower rates smear into blocks
+      return ['-map', '0:v:0', '-c:v', 'libx264', '-preset', o.x264Preset ?? DEFAULT_X264_PRESET, '-crf', X264_CRF, '-pix_fmt', 'yuv420p', ...threads,
         ...(o.format.muxer === 'mp4' || o.format.muxer === 'mov' ? ['-movflags', '+faststart'] : [])];
     case 'libvpx-vp9':
       return ['-map', '0:v:0', '-c:v', 'libvpx-vp9', '-crf', '30', '-b:v', '0', '-pix_fmt', 'yuv420p', '-deadline', 'good', '-cpu-used', '4', '-row-mt', '1', ...threads];

@@ -13,7 +13,7 @@ import type { ChannelStats } from '../stylize/features.js';
 import { checkAlpha, normaliseWeights, styleStats, stylizeImage, type StylizeOptions } from '../stylize/model.js';
 import type { Network } from '../stylize/network.js';
 import { decodeFrames } from './decode.js';
-import { FrameEncoder, audioHandling, type AudioHandling } from './encode.js';
+import { FrameEncoder, audioHandling, type AudioHandling, type X264Preset } from './encode.js';
 import { availableEncoders } from './ffmpeg.js';
 import { videoFormatFromPath, type OutputFormat } from './formats.js';
 import { probeVideo, type VideoInfo } from './probe.js';
@@ -44,6 +44,8 @@ export interface StylizeVideoOptions extends Pick<StylizeOptions, 'alpha' | 'sty
   temporalBlend?: number;
   /** Threads of each ffmpeg (decoder and encoder; default: their choice). */
   ffmpegThreads?: number;
+  /** H.264 outputs: x264's preset (default veryfast, see encode.ts). */
+  x264Preset?: X264Preset;
   /** Called after each frame is handed to the encoder. */
   onProgress?: (p: VideoProgress) => void;
   /** Sees each decoded frame and its stylised version before encoding (measures such as flicker use it); awaited. */
@@ -132,7 +134,7 @@ export async function stylizeVideoFile(net: Network, input: string, styles: read
   signal?.throwIfAborted();
 
   const tmp = temporaryPath(output);
-  const encoder = new FrameEncoder({ width, height, fpsNum: info.fpsNum, fpsDen: info.fpsDen, format, audioFrom, threads: opts.ffmpegThreads, label: output }, tmp);
+  const encoder = new FrameEncoder({ width, height, fpsNum: info.fpsNum, fpsDen: info.fpsDen, format, audioFrom, threads: opts.ffmpegThreads, x264Preset: opts.x264Preset, label: output }, tmp);
   // the cut detector lives in TemporalStats; with strength 0 it only watches for cuts
   const smoother = temporal > 0 || blendStrength > 0 ? new TemporalStats({ strength: temporal }) : undefined;
   const blend = blendStrength > 0 ? new OutputBlend(blendStrength) : undefined;
