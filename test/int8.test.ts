@@ -70,18 +70,52 @@ test('onnxruntime fuses every int8 conv of the encoder and decoder; the only flo
   const e = await optimisedOpCounts(qdqEncoderModel(encLayers, enc, ['relu4_1'], q.encoder), 'encoder');
   const d = await optimisedOpCounts(qdqDecoderModel(decLayers, dec, q.decoder), 'decoder');
   // Q after a float conv whose successor is int8; DQ before a float conv that follows an int8 one
-  // (encoder: conv1_1 -> Q, then int8 up to the ConvInteger; decoder: dec4_1 -> Q ... DQ -> dec1_1)
-  for (const [name, counts, floats, dq, qs] of [['encoder', e, INTENDED_FLOAT.encoder, 0, 1], ['decoder', d, INTENDED_FLOAT.decoder, 1, 1]] as const) {
+  // (encoder: conv1_1 -> Q, then int8 to the end -> DQ -> the channel scales undone; decoder: dec4_1 -> Q ... DQ -> dec1_1)
+  for (const [name, counts, floats, dq, qs] of [['encoder', e, INTENDED_FLOAT.encoder, 1, 1], ['decoder', d, INTENDED_FLOAT.decoder, 1, 1]] as const) {
     const ops = JSON.stringify(Object.fromEntries(counts));
     // float convs after optimisation: Conv (any domain, the NCHWc one included) and FusedConv
     assert.equal((counts.get('Conv') ?? 0) + (counts.get('FusedConv') ?? 0), floats.length, `${name}: float convs other than ${floats.join(', ')}: ${ops}`);
     assert.equal(counts.get('DequantizeLinear') ?? 0, dq, `${name}: ${ops}`);
     assert.equal(counts.get('QuantizeLinear') ?? 0, qs, `${name}: ${ops}`);
   }
-  // the encoder's conv1_1 has conv0 folded in; its last conv is a ConvInteger with a float output
-  assert.equal(e.get('QLinearConv'), convs(encLayers) - 2 - INTENDED_FLOAT.encoder.length, JSON.stringify(Object.fromEntries(e)));
-  assert.equal(e.get('ConvInteger'), 1);
+  // the encoder's conv1_1 has conv0 folded in; its last conv fuses too (its channels equalised)
+  assert.equal(e.get('QLinearConv'), convs(encLayers) - 1 - INTENDED_FLOAT.encoder.length, JSON.stringify(Object.fromEntries(e)));
+  assert.equal(e.get('ConvInteger') ?? 0, 0);
   assert.equal(d.get('QLinearConv'), convs(decLayers) - INTENDED_FLOAT.decoder.length, JSON.stringify(Object.fromEntries(d)));
+});
+
+test('the fused last encoder conv gives the features of the exact ConvInteger one (older calibrations) to within its u8 steps', { skip }, async () => {
+  const q = selectedRanges(calibration);
+  const encLayers = encoderLayers('relu4_1', true);
+  const last = encLayers.filter((l) => l.kind === 'conv').at(-1)!.name;
+  assert.ok(q.encoder.scales[last], `the shipped calibration equalises ${last}`);
+  const { [last]: _, ...olderScales } = q.encoder.scales;
+  const older = { ...q.encoder, scales: olderScales };
+  assert.equal((await optimisedOpCounts(qdqEncoderModel(encLayers, enc, ['relu4_1'], older), 'encoder-older')).get('ConvInteger'), 1);
+  const img = await resizeImage(await readImage(path.join(CONTENT_TEST, readdirSync(CONTENT_TEST).sort()[0])), 128, 128);
+  const run = async (model: Uint8Array) => {
+    const s = await ort.InferenceSession.create(model, { intraOpNumThreads: 1, logSeverityLevel: 3 });
+    try {
+      return (await s.run({ image: new ort.Tensor('float32', img.data, [1, 3, 128, 128]) })).relu4_1.data as Float32Array;
+    } finally {
+      await s.release();
+    }
+  };
+  const fused = await run(qdqEncoderModel(encLayers, enc, ['relu4_1'], q.encoder));
+  const exact = await run(qdqEncoderModel(encLayers, enc, ['relu4_1'], older));
+  // per channel: the error stays below one u8 step of that channel (its scale x the tensor's step)
+  // plus what the equalised earlier layers change, far below the channel's own size
+  const C = q.encoder.scales[last].length, plane = fused.length / C;
+  let worst = 0;
+  for (let c = 0; c < C; c++) {
+    let err = 0, ref = 0;
+    for (let i = c * plane; i < (c + 1) * plane; i++) { err += (fused[i] - exact[i]) ** 2; ref += exact[i] ** 2; }
+    if (ref > 0) worst = Math.max(worst, Math.sqrt(err / ref));
+  }
+  assert.ok(worst < 0.03, `worst channel's relative RMS error ${worst.toFixed(4)}`);
+  let err = 0, ref = 0;
+  for (let i = 0; i < fused.length; i++) { err += (fused[i] - exact[i]) ** 2; ref += exact[i] ** 2; }
+  assert.ok(Math.sqrt(err / ref) < 0.01, `relative RMS error ${Math.sqrt(err / ref).toFixed(4)}`);
 });
 
 /** `n` pairs spread evenly over the sorted test folders, at 256x256. */
@@ -140,7 +174,9 @@ const meanPsnr = (q: PairQuality[]) => sum(q.map((r) => r.psnr)) / q.length;
 const distanceRatio = (q: PairQuality[], k: 'style' | 'content') => sum(q.map((r) => r[k][1])) / sum(q.map((r) => r[k][0]));
 
 // What int8 now reaches on these 16 pairs (styles through the float encoder, Network.encodeStyle;
-// conv1_1, dec4_1, dec1_1 float): min 28.0 dB, mean 36.3 dB, distances within 1.2%. With the
+// conv1_1, dec4_1, dec1_1 float; the last encoder conv fused, its channels equalised): min 27.2 dB,
+// mean 35.6 dB, distances within 1.4% (with the exact, 2x slower ConvInteger last conv of
+// session 6: min 28.0, mean 36.3, within 1.2%). With the
 // styles through the int8 encoder it was min 27.6, mean 34.2 (the mean bound catches a return to
 // that); the first all-int8 graph with percentile ranges everywhere gave min 25.7, mean 32.3.
 test('int8 quality guard: every pair >= 27 dB and mean >= 35.5 dB vs fp32, judge distances (summed over pairs) within 3%', { skip: noData }, async () => {
@@ -150,11 +186,11 @@ test('int8 quality guard: every pair >= 27 dB and mean >= 35.5 dB vs fp32, judge
   for (const k of ['style', 'content'] as const) assert.ok(Math.abs(distanceRatio(q, k) - 1) <= 0.03, `${k} distance int8/fp32 = ${distanceRatio(q, k).toFixed(4)}`);
 });
 
-// The issue's gate, not met yet: with the style statistics in float, the two pairs left are
+// The issue's gate, not met yet: with the style statistics in float, the three pairs left are
 // low-contrast photos under high-contrast styles (tar36 x the wave, the caterpillar x van Gogh's
-// houses), where AdaIN amplifies the content encoder's error (int8 encoder alone: ~29 dB there)
+// houses; 000000000009 x Blue Strokes at 31.9), where AdaIN amplifies the content encoder's error (int8 encoder alone: ~29 dB there)
 // and the decoder's; kept visible here until it passes.
-test('int8 quality gate of the issue: every pair >= 32 dB vs fp32, judge distances (summed over pairs) within 3%', { skip: noData, todo: '2 of these 16 pairs are under 32 dB (scripts/int8-quality.ts --diagonal 16)' }, async () => {
+test('int8 quality gate of the issue: every pair >= 32 dB vs fp32, judge distances (summed over pairs) within 3%', { skip: noData, todo: '3 of these 16 pairs are under 32 dB (scripts/int8-quality.ts --diagonal 16)' }, async () => {
   const q = await measureQuality();
   for (const r of q) assert.ok(r.psnr >= 32, `${r.name}: PSNR ${r.psnr.toFixed(2)} dB`);
   for (const k of ['style', 'content'] as const) assert.ok(Math.abs(distanceRatio(q, k) - 1) <= 0.03, `${k} distance int8/fp32 = ${distanceRatio(q, k).toFixed(4)}`);

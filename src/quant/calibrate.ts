@@ -288,7 +288,7 @@ export const DEFAULT_EQUALIZATION_ALPHA = 0.5;
  * that range moves between the u8 activations and the s8 weights (alpha = 1: all of it onto
  * the weights). Normalised to geometric mean 1; dead channels keep 1.
  */
-function channelScales(layers: readonly Layer[], w: ConvWeights, probe: Probe, alpha: number, withInput: boolean): ChannelScales {
+function channelScales(layers: readonly Layer[], w: ConvWeights, probe: Probe, alpha: number, role: 'encoder' | 'decoder'): ChannelScales {
   const convs = layers.filter((l): l is ConvLayer => l.kind === 'conv');
   const out: ChannelScales = {};
   const compute = (point: string, next: ConvLayer) => {
@@ -307,9 +307,19 @@ function channelScales(layers: readonly Layer[], w: ConvWeights, probe: Probe, a
     const gm = live ? Math.exp(logSum / live) : 1;
     out[point] = s.map((x, j) => (r[j] > 0 ? x / gm : 1));
   };
-  if (withInput) compute(INPUT_POINT, convs[0]);
-  // only ReLU outputs: the input conv without one is folded into conv1_1 (qdq.ts foldInputConv), the last conv's output leaves the graph
+  // the decoder's input is AdaIN's output, of very different sizes per channel; the encoder's an image
+  if (role === 'decoder') compute(INPUT_POINT, convs[0]);
+  // only ReLU outputs: the input conv without one is folded into conv1_1 (qdq.ts foldInputConv)
   convs.forEach((l, i) => { if (l.relu && i + 1 < convs.length) compute(l.name, convs[i + 1]); });
+  // An encoder's features leave the graph: no weights to share the range with, so each channel
+  // is divided by its whole range (alpha 1) and the graph multiplies it back (qdq.ts qdqEncoderModel).
+  const last = convs.at(-1)!;
+  if (role === 'encoder') {
+    const r = probe.channelRange(last.name);
+    const live = [...r].filter((x) => x > 0);
+    const gm = live.length ? Math.exp(live.reduce((a, x) => a + Math.log(x), 0) / live.length) : 1;
+    out[last.name] = Array.from(r, (x) => (x > 0 ? x / gm : 1));
+  }
   return out;
 }
 
@@ -349,8 +359,12 @@ export async function measureRanges(kind: EncoderKind, cut: CutLayer, enc: ConvW
     const encoder = await Probe.create(probeModel(encLayers, enc, 'image', 3, encScales), 'image', opts);
     const decoder = await Probe.create(probeModel(decLayers, dec, 'features', featC, decScales), 'features', opts);
     try {
+      // the features as the int8 encoder gives them: equalised channels multiplied back
+      const unscale = encScales[encLayers.filter((l) => l.kind === 'conv').at(-1)!.name];
       const features = async (img: RgbImage) => {
         const o = await encoder.run(img.data, [1, 3, img.height, img.width]);
+        const plane = o.dims[2] * o.dims[3];
+        if (unscale) for (let i = 0; i < o.data.length; i++) o.data[i] *= unscale[Math.floor(i / plane) % o.dims[1]];
         return { c: o.dims[1], h: o.dims[2], w: o.dims[3], data: o.data };
       };
       const contentFeats = [];
@@ -371,8 +385,8 @@ export async function measureRanges(kind: EncoderKind, cut: CutLayer, enc: ConvW
   const first = await pass({}, {});
   const equalization = {
     alpha,
-    encoder: alpha > 0 ? channelScales(encLayers, enc, first.encoder, alpha, false) : {},
-    decoder: alpha > 0 ? channelScales(decLayers, dec, first.decoder, alpha, true) : {},
+    encoder: alpha > 0 ? channelScales(encLayers, enc, first.encoder, alpha, 'encoder') : {},
+    decoder: alpha > 0 ? channelScales(decLayers, dec, first.decoder, alpha, 'decoder') : {},
   };
   await first.encoder.dispose();
   await first.decoder.dispose();

@@ -142,16 +142,24 @@ export function equalizeWeights(layers: readonly Layer[], w: ConvWeights, scales
   if (scales[INPUT_POINT]) scaleInputs(convs[0].name, scales[INPUT_POINT]);
   convs.forEach((l, i) => {
     const s = scales[l.name];
-    if (!s || i + 1 >= convs.length) return;
+    if (!s) return;
     const p = out.get(l.name)!;
     const per = p.weight.data.length / s.length;
     for (let c = 0; c < s.length; c++) {
       p.bias.data[c] /= s[c];
       for (let k = c * per; k < (c + 1) * per; k++) p.weight.data[k] /= s[c];
     }
-    scaleInputs(convs[i + 1].name, s);
+    // the last conv's scales are undone on the graph output instead (outputScale)
+    if (i + 1 < convs.length) scaleInputs(convs[i + 1].name, s);
   });
   return out;
+}
+
+/** A graph output multiplied back by the scales of the conv that made it (see ChannelScales), when it has any. */
+function outputScale(g: Graph, x: string, point: string, scales: ChannelScales): string {
+  const s = scales[point];
+  if (!s) return x;
+  return g.op('Mul', [x, g.typedInitializer(`${point}.channel_unscale`, [1, s.length, 1, 1], 'float', Float32Array.from(s))]);
 }
 
 /** The graph input divided by the `input` scales, when there are any. */
@@ -265,18 +273,27 @@ export function foldInputConv(layers: readonly Layer[], w: ConvWeights): { layer
 }
 
 /**
- * int8 encoder: image [N,3,H,W] RGB in [0,1] -> the requested ReLU outputs in float. The last
- * conv is a ConvInteger with its output left in float: AdaIN divides each channel by its std,
- * so a per-tensor u8 step there would be amplified most in the quietest channels.
+ * int8 encoder: image [N,3,H,W] RGB in [0,1] -> the requested ReLU outputs in float. AdaIN
+ * divides each channel of the features by its std, so one per-tensor u8 step there would be
+ * amplified most in the quietest channels. A calibration with scales for the last conv carries
+ * each channel divided by its own range (equalised), so the last conv fuses into a QLinearConv
+ * like the others and the output is multiplied back: in effect one u8 step per channel. Without
+ * them (calibrations before session 7) the last conv is a ConvInteger with a float output,
+ * exact but several times slower (onnxruntime runs ConvInteger unfused).
  */
 export function qdqEncoderModel(allLayers: readonly Layer[], allWeights: ConvWeights, outputs: readonly CutLayer[], q: NetworkQuant): Uint8Array {
   const g = new Graph('encoder_int8');
   const x = g.input('image', ['N', 3, 'H', 'W']);
+  const last = allLayers.filter((l): l is ConvLayer => l.kind === 'conv').at(-1)!;
+  const equalisedLast = q.scales[last.name] !== undefined;
   const { layers, weights: w } = foldInputConv(allLayers, equalizeWeights(allLayers, allWeights, q.scales));
-  const { taps } = emitQdqLayers(g, scaleInput(g, x, q.scales), layers, w, q.ranges, 'encoder', new Set(q.float), true);
+  const { taps } = emitQdqLayers(g, scaleInput(g, x, q.scales), layers, w, q.ranges, 'encoder', new Set(q.float), !equalisedLast);
   for (const t of outputs) {
     const v = taps.get(t)!;
-    g.output(typeof v === 'string' ? v : dequantize(g, v), t);
+    if (typeof v === 'string') g.output(v, t);
+    else if (equalisedLast && t === last.tap) g.output(outputScale(g, dequantize(g, v), last.name, q.scales), t);
+    else if (equalisedLast) throw new Error(`encoder: ${t} is not the last layer, whose scales alone the graph undoes`);
+    else g.output(dequantize(g, v), t);
   }
   return g.toModel();
 }
