@@ -40,12 +40,15 @@ test('adain bench --json on cd16x-r41 at 64x64 gives uniform rows', { skip }, as
   const rows = JSON.parse(out.join('')) as Record<string, unknown>[];
   assert.equal(rows.length, 1);
   const [row] = rows;
-  assert.deepEqual(Object.keys(row).sort(), ['gflops', 'model', 'ms', 'of_peak', 'precision', 'ratio', 'size', 'torch_ms']);
+  assert.deepEqual(Object.keys(row).sort(), ['frame_ms', 'frame_ratio', 'gflops', 'model', 'ms', 'of_peak', 'precision', 'ratio', 'size', 'torch_frame_ms', 'torch_ms']);
   assert.equal(row.model, 'cd16x-r41');
   assert.equal(row.size, 64);
   assert.equal(row.torch_ms, null);
   assert.equal(row.ratio, null);
-  for (const k of ['ms', 'gflops', 'of_peak'] as const) {
+  assert.deepEqual([row.torch_frame_ms, row.frame_ratio], [null, null]);
+  for (const k of ['ms', 'frame_ms', 'gflops', 'of_peak'] as const) {
     assert.ok(typeof row[k] === 'number' && row[k] > 0, `${k} = ${row[k]}`);
   }
+  // a frame skips the style image's encoding
+  assert.ok((row.frame_ms as number) < (row.ms as number), `frame ${row.frame_ms} ms vs ${row.ms} ms`);
 });

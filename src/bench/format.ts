@@ -3,7 +3,7 @@ import type { BenchResult } from './run.js';
 import type { TorchStatus } from './torch.js';
 import { describeCpu } from './cpu.js';
 
-const HEADERS = ['model', 'precision', 'size', 'ms', 'GFLOP/s', 'of_peak', 'torch ms', 'vs torch'] as const;
+const HEADERS = ['model', 'precision', 'size', 'ms', 'GFLOP/s', 'of_peak', 'torch ms', 'vs torch', 'frame ms', 'torch frame ms', 'frame vs torch'] as const;
 
 /** The rows as an aligned text table (model left-aligned, numbers right-aligned) and a footer. */
 export function formatTable(r: BenchResult): string {
@@ -16,6 +16,9 @@ export function formatTable(r: BenchResult): string {
     `${(row.of_peak * 100).toFixed(0)}%`,
     row.torch_ms === null ? '-' : row.torch_ms.toFixed(1),
     row.ratio === null ? '-' : `${row.ratio.toFixed(2)}x`,
+    row.frame_ms.toFixed(1),
+    row.torch_frame_ms === null ? '-' : row.torch_frame_ms.toFixed(1),
+    row.frame_ratio === null ? '-' : `${row.frame_ratio.toFixed(2)}x`,
   ]);
   return [...alignTable(HEADERS, cells), '', footer(r)].join('\n') + '\n';
 }

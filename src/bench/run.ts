@@ -5,7 +5,7 @@
  */
 import { roundUp } from '../image/pad.js';
 import type { RgbImage } from '../image/io.js';
-import { stylizeImage } from '../stylize/model.js';
+import { styleStats, stylizeImage } from '../stylize/model.js';
 import { stylisationFlops } from './flops.js';
 import { loadBenchNetwork, selectModels } from './load.js';
 import { REFERENCE_FLOPS, REFERENCE_NAME, ReferenceConv } from './reference-conv.js';
@@ -45,12 +45,18 @@ export interface BenchRow {
   size: number;
   /** Median ms of one stylisation: encode content + encode style + AdaIN + decode. */
   ms: number;
+  /** Median ms of one frame of a stream, the style's statistics computed beforehand: encode content + AdaIN + decode. */
+  frame_ms: number;
   /** Conv GFLOP/s achieved at that median. */
   gflops: number;
   /** Median ms of the same architecture in PyTorch, same threads; null without PyTorch. */
   torch_ms: number | null;
   /** torch_ms / ms: the speed-up over PyTorch; null without PyTorch. */
   ratio: number | null;
+  /** PyTorch's frame_ms; null without PyTorch. */
+  torch_frame_ms: number | null;
+  /** torch_frame_ms / frame_ms; null without PyTorch. */
+  frame_ratio: number | null;
   /** gflops over the reference conv's GFLOP/s measured alongside. */
   of_peak: number;
 }
@@ -99,17 +105,20 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
           // stylizeImage pads to the network's alignment itself; PyTorch and the FLOP count get that padded size.
           const side = roundUp(size, net.factor);
           const content = image(size, 1), style = image(size, 2);
-          const ort = () => timeMs(() => stylizeImage(net, content, [style])).then(settled);
-          const ortInt8: Measure | null = int8 ? { run: () => timeMs(() => stylizeImage(int8, content, [style])).then(settled) } : null;
-          const torchRun: Measure | null = torchOk && worker ? {
-            run: () => worker.time(side),
-            onError: (e) => note(`PyTorch failed on ${m.spec.name} at ${size}: ${e.message}`),
-          } : null;
-          const [ortMs, int8Ms, torchMs, refMs] = await interleave(opts.runs, [{ run: ort }, ortInt8, torchRun, { run: () => reference.time().then(settled) }]);
+          const stylise = (n: Network): Measure => ({ run: () => timeMs(() => stylizeImage(n, content, [style])).then(settled) });
+          // both networks encode styles in float (Network.encodeStyle), so these are the same statistics
+          const stats = await styleStats(net, style);
+          const frame = (n: Network): Measure => ({ run: () => timeMs(() => stylizeImage(n, content, [stats])).then(settled) });
+          const onError = (e: Error) => note(`PyTorch failed on ${m.spec.name} at ${size}: ${e.message}`);
+          const torchRun: Measure | null = torchOk && worker ? { run: () => worker.time(side), onError } : null;
+          const torchFrame: Measure | null = torchOk && worker ? { run: () => worker.timeFrame(side), onError } : null;
+          const [ortMs, int8Ms, torchMs, ortFrameMs, int8FrameMs, torchFrameMs, refMs] = await interleave(opts.runs, [
+            stylise(net), int8 && stylise(int8), torchRun, frame(net), int8 && frame(int8), torchFrame, { run: () => reference.time().then(settled) },
+          ]);
           allRef.push(...refMs);
           const flops = stylisationFlops(arch, side);
-          rows.push(makeRow(m.spec.name, 'fp32', size, flops, ortMs, torchMs, refMs));
-          if (int8Ms) rows.push(makeRow(m.spec.name, 'int8', size, flops, int8Ms, torchMs, refMs));
+          rows.push(makeRow(m.spec.name, 'fp32', size, flops, { ms: ortMs, frame: ortFrameMs! }, { ms: torchMs, frame: torchFrameMs }, refMs));
+          if (int8Ms) rows.push(makeRow(m.spec.name, 'int8', size, flops, { ms: int8Ms, frame: int8FrameMs! }, { ms: torchMs, frame: torchFrameMs }, refMs));
         }
       } finally {
         await net.dispose();
@@ -139,17 +148,23 @@ async function loadInt8(kind: Parameters<typeof encoderWeights>[0], cut: Paramet
   return Network.fromWeights(kind, cut, enc, dec, { threads, int8: selectedRanges(found.calibration) }, decoderFile);
 }
 
-function makeRow(model: string, precision: Precision, size: number, flops: number, ortMs: number[], torchMs: number[] | null, refMs: number[]): BenchRow {
-  const ms = median(ortMs);
+interface Samples<T> { ms: T; frame: T }
+
+function makeRow(model: string, precision: Precision, size: number, flops: number, ort: Samples<number[]>, torch: Samples<number[] | null>, refMs: number[]): BenchRow {
+  const ms = median(ort.ms), frameMs = median(ort.frame);
   const gflops = flops / ms / 1e6;
   const refGflops = REFERENCE_FLOPS / median(refMs) / 1e6;
-  const tMs = torchMs ? median(torchMs) : null;
+  const tMs = torch.ms ? median(torch.ms) : null;
+  const tFrame = torch.frame ? median(torch.frame) : null;
   return {
     model, precision, size,
     ms: round(ms, 2),
+    frame_ms: round(frameMs, 2),
     gflops: round(gflops, 1),
     torch_ms: tMs === null ? null : round(tMs, 2),
     ratio: tMs === null ? null : round(tMs / ms, 2),
+    torch_frame_ms: tFrame === null ? null : round(tFrame, 2),
+    frame_ratio: tFrame === null ? null : round(tFrame / frameMs, 2),
     of_peak: round(gflops / refGflops, 3),
   };
 }

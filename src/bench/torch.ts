@@ -82,6 +82,11 @@ export class TorchWorker {
     return this.server.time({ cmd: 'run', size: side });
   }
 
+  /** The same with the style's statistics computed beforehand: one frame of a stream. */
+  timeFrame(side: number): Promise<number> {
+    return this.server.time({ cmd: 'run', size: side, frame: true });
+  }
+
   close(): Promise<void> {
     return this.server.close();
   }

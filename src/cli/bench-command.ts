@@ -38,8 +38,12 @@ skipped with a note on stderr. PyTorch is the first of $ADAIN_TORCH_PYTHON,
 model that has a calibration (\`adain calibrate\`), timed in turn with the fp32 one; the footer
 names the CPU and whether it has AVX-512 VNNI / AVX-VNNI, which int8 speed depends on.
 
---json prints an array of rows {model, precision, size, ms, gflops, torch_ms, ratio, of_peak}
-(torch_ms and ratio are null without PyTorch; PyTorch is float32 in every row). Every row is a model: the reference conv
+"frame ms" is one frame of a stream (the webcam, a video): the style's statistics computed
+beforehand, so encode content + AdaIN + decode; PyTorch's the same, beside it.
+
+--json prints an array of rows {model, precision, size, ms, frame_ms, gflops, torch_ms, ratio,
+torch_frame_ms, frame_ratio, of_peak} (the torch fields are null without PyTorch; PyTorch is
+float32 in every row). Every row is a model: the reference conv
 and the thread count go to stderr instead, as the table's footer does.
 `;
 
