@@ -9,6 +9,8 @@ import { readSafetensors } from '../src/weights/safetensors.js';
 import { train } from '../src/train/trainer.js';
 import { tinyTrainConfig } from './helpers/train-config.js';
 import { UserError } from '../src/errors.js';
+import { JudgeValidation, judgeImproves } from '../src/train/judge-validation.js';
+import type { TrainingBatch } from '../src/train/prefetch.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const SHARED = path.resolve(ROOT, '../shared');
@@ -36,6 +38,40 @@ test('training on a fixed subset lowers the loss', { skip }, async () => {
   assert.equal(best.metadata.step, String(bestStep));
   assert.ok(readdirSync(out).some((f) => /^val_\d+\.png$/.test(f)));
   assert.ok(readdirSync(out).some((f) => f.startsWith('events.out.tfevents.')));
+});
+
+test('--best-by judge: decoder.best follows the judge\'s style distance on the validation pairs, within --best-max-content', { skip }, async () => {
+  const val = { valContent: path.join(SHARED, 'data/content/test'), valStyle: path.join(SHARED, 'data/style/test'), valEvery: 5, valPairs: 4 };
+  const out = path.join(tmp, 'judge');
+  await train(config(out, { subset: 2, iterations: 20, lr: 2e-3, bestBy: 'judge', ...val }));
+  const vals = readFileSync(path.join(out, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { step: number; val_loss?: number; val_judge_style?: number; val_judge_content?: number })
+    .filter((l) => l.val_loss !== undefined);
+  assert.equal(vals.length, 4);
+  for (const v of vals) assert.ok(v.val_judge_style! > 0 && v.val_judge_content! > 0, JSON.stringify(v));
+  const best = await readSafetensors(path.join(out, 'decoder.best.safetensors'));
+  assert.equal(best.metadata.step, String(vals.reduce((a, b) => (b.val_judge_style! < a.val_judge_style! ? b : a)).step));
+  // a content cap no validation meets keeps no decoder as the best
+  const capped = path.join(tmp, 'judge-capped');
+  await train(config(capped, { iterations: 5, bestBy: 'judge', bestMaxContent: 1e-6, ...val }));
+  assert.ok(!existsSync(path.join(capped, 'decoder.best.safetensors')));
+  await assert.rejects(train(config(path.join(tmp, 'judge-noval'), { bestBy: 'judge' })), (e: unknown) => e instanceof UserError && /--best-by judge needs a validation set/.test(e.message));
+});
+
+test('JudgeValidation: an output equal to its style image has style distance 0, one equal to its content image content distance 0', { skip }, async () => {
+  const S = 32, B = 2;
+  const rand = (seed: number) => Float32Array.from({ length: B * 3 * S * S }, (_, i) => ((Math.sin(i * 12.9898 + seed * 78.233) * 43758.5453) % 1 + 1) % 1);
+  const batch = { index: 0, content: rand(1), style: rand(2), contentFiles: [], styleFiles: [] } as unknown as TrainingBatch;
+  const jv = await JudgeValidation.create([batch], B, S, { threads: 1, modelsDir: path.join(SHARED, 'models') });
+  try {
+    const asStyle = await jv.measure([batch.style]), asContent = await jv.measure([batch.content]);
+    assert.ok(asStyle.style < 1e-6 && asStyle.content > 0.1, JSON.stringify(asStyle));
+    assert.ok(asContent.content < 1e-6 && asContent.style > 0.1, JSON.stringify(asContent));
+  } finally {
+    await jv.dispose();
+  }
+  assert.equal(judgeImproves({ style: 1, content: 5 }, 2), true);
+  assert.equal(judgeImproves({ style: 1, content: 5 }, 2, 4), false);
+  assert.equal(judgeImproves({ style: 3, content: 1 }, 2), false);
 });
 
 test('--resume continues exactly: 3 + 3 steps equal 6 steps', { skip }, async () => {

@@ -4,6 +4,7 @@ import { DEFAULT_MODEL } from '../models/registry.js';
 import { defaultThreads } from '../runtime/session.js';
 import { loadCheckpoint } from '../train/checkpoint.js';
 import { STYLE_BALANCES } from '../train/data.js';
+import { BEST_BY } from '../train/judge-validation.js';
 import { DEFAULT_VAL_PAIRS, train, type StepValues, type TrainConfig } from '../train/trainer.js';
 import { ExitStatus, UserError } from '../errors.js';
 import { parseInteger, parseNumber } from './options.js';
@@ -37,6 +38,8 @@ export function trainCommand(): Command {
     .option('--val-style <dir>', 'held-out style images for validation')
     .option('--val-pairs <n>', 'held-out pairs per validation (whole batches); decoder.best is best on their mean', parseInteger('a pair count'), DEFAULT_VAL_PAIRS)
     .option('--val-every <n>', 'validate every n steps', parseInteger('a step count'), 500)
+    .addOption(new Option('--best-by <what>', 'what decoder.best is best at: loss (the validation loss) or judge (the lowest style distance of eval\'s judge on the validation pairs)').choices(BEST_BY).default('loss'))
+    .option('--best-max-content <d>', 'with --best-by judge: validations whose judge content distance is above d do not count', parseNumber('a distance', 0))
     .option('--checkpoint-every <n>', 'checkpoint every n steps', parseInteger('a step count'), 1000)
     .option('--log-every <n>', 'log every n steps', parseInteger('a step count'), 10)
     .option('--resume <dir>', 'continue a run exactly (same data order, optimiser state, step count)')
@@ -52,7 +55,11 @@ channels; --tv-weight adds the mean squared neighbour differences of the decoded
 writes a checkpoint and exits with status 130; --resume continues it. A NaN/Inf loss stops the
 run and leaves the last checkpoint intact; a corrupt checkpoint is never rotated over the good
 previous one. An --out folder that holds a run is refused unless --resume or --force. The run folder holds decoder.safetensors (latest) and
-decoder.best.safetensors (lowest validation loss so far), which
+decoder.best.safetensors (lowest validation loss so far; with --best-by judge, the lowest
+style distance of eval's judge, the normalised VGG-19, on the validation pairs, among those
+within --best-max-content: the training loss and that judge disagree about which checkpoints
+are better; its two distances are logged as val_judge_style and val_judge_content; --best-by
+and --best-max-content may be given with --resume, and a switch starts the best afresh), which
 \`adain stylize --decoder DIR/decoder.safetensors --model ${DEFAULT_MODEL}\` uses; log.jsonl;
 TensorBoard events (tensorboard --logdir runs) and val_*.png grids (style | content | stylised).`)
     .action(async (flags: Flags, cmd: Command) => {
@@ -94,6 +101,9 @@ async function configFrom(f: Flags, cmd: Command): Promise<TrainConfig> {
       iterations: given('iterations') ? f.iterations : saved.iterations,
       threads: f.threads,
       checkpointEvery: given('checkpointEvery') ? f.checkpointEvery : saved.checkpointEvery,
+      // which decoder is kept as the best does not change the training itself
+      bestBy: given('bestBy') ? f.bestBy : saved.bestBy,
+      bestMaxContent: given('bestMaxContent') ? f.bestMaxContent : saved.bestMaxContent,
       modelsDir: f.modelsDir ?? saved.modelsDir,
     };
   }

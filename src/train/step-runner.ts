@@ -78,17 +78,17 @@ export class StepRunner {
     return this.session.run(feeds);
   }
 
-  /** The mean of each loss over `batches`, and the first batch's decoded images (for a grid). */
-  async meanLosses(batches: readonly TrainingBatch[]): Promise<{ losses: MeanLosses; firstDecoded: Float32Array }> {
+  /** The mean of each loss over `batches`, and the decoded images of the first batch (for a grid) or, with `keepDecoded`, of every batch. */
+  async meanLosses(batches: readonly TrainingBatch[], keepDecoded = false): Promise<{ losses: MeanLosses; decoded: Float32Array[] }> {
     const losses: MeanLosses = { loss: 0, content_loss: 0, style_loss: 0, tv_loss: 0, grid_loss: 0, pairs: batches.length * this.spec.batch };
-    let firstDecoded: Float32Array | undefined;
+    const decoded: Float32Array[] = [];
     for (const b of batches) {
       const out = await this.run(b);
       const l = stepLosses(out);
       for (const k of LOSS_KEYS) losses[k] += l[k] / batches.length;
-      firstDecoded ??= new Float32Array(out.decoded.data as Float32Array);
+      if (keepDecoded || decoded.length === 0) decoded.push(new Float32Array(out.decoded.data as Float32Array));
     }
-    return { losses, firstDecoded: firstDecoded! };
+    return { losses, decoded };
   }
 
   async dispose(): Promise<void> {

@@ -11,6 +11,7 @@ import { Adam } from './adam.js';
 import { BEST_DECODER_FILE, loadCheckpoint, saveCheckpoint, saveDecoder, unflattenConvWeights } from './checkpoint.js';
 import { listImages, PairSampler, type StyleBalance } from './data.js';
 import { initDecoder } from './init.js';
+import { JudgeValidation, judgeImproves, type BestBy } from './judge-validation.js';
 import { JsonlLog } from './jsonl-log.js';
 import { claimRunFolder } from './run-folder.js';
 import { TrainingBatches, type TrainingBatch, type TrainingBatchesState } from './prefetch.js';
@@ -50,6 +51,10 @@ export interface TrainConfig {
   /** Held-out pairs per validation (rounded up to whole batches); runs saved before it used one batch. */
   valPairs?: number;
   valEvery: number;
+  /** What decoder.best is best at: the validation loss (default; runs saved before it), or the judge (judge-validation.ts). */
+  bestBy?: BestBy;
+  /** With bestBy judge: validations whose judge content distance is above this do not count. */
+  bestMaxContent?: number;
   checkpointEvery: number;
   logEvery: number;
   threads: number;
@@ -128,6 +133,9 @@ export async function train(config: TrainConfig, hooks: TrainHooks = {}, resume?
     batchSize: B, loadSize: config.loadSize, crop: S, seed: config.seed, warn, resume: ckpt?.sampler as TrainingBatchesState | undefined,
   });
   const val = config.valContent ? await validationBatches(config, warn) : undefined;
+  if (config.bestBy === 'judge' && !val) throw new UserError('--best-by judge needs a validation set: give --val-content (and --val-style)');
+  const judged = val && config.bestBy === 'judge'
+    ? await JudgeValidation.create(val, B, S, { threads: config.threads, modelsDir: config.modelsDir }) : undefined;
   // last, after every input has been checked, so that a typo does not delete a run under --force
   if (!ckpt) await claimRunFolder(config.out, opts.force ?? false);
   const log = new JsonlLog(path.join(config.out, 'log.jsonl'));
@@ -136,13 +144,16 @@ export async function train(config: TrainConfig, hooks: TrainHooks = {}, resume?
 
   // the best validation loss survives a resume through the checkpoint's metrics
   let bestVal = ckpt?.metrics?.best_val ?? Infinity;
+  let bestJudge = ckpt?.metrics?.best_judge_style ?? Infinity;
   const save = async (metrics: Record<string, number> = {}) => {
     // what a checkpoint says happened is on disk before it: a kill right after loses no log line
     log.flush();
     events.flush();
     await saveCheckpoint(config.out, {
       weights: decoder, optimizer: adam.state(), step, config: { ...config, kind, cut }, sampler: batches.state(),
-      metrics: Number.isFinite(bestVal) ? { ...metrics, best_val: bestVal } : metrics, encoder: kind, cut,
+      // only the measure decoder.best follows: a resume that switches --best-by finds none and starts afresh
+      metrics: { ...metrics, ...(judged ? (Number.isFinite(bestJudge) ? { best_judge_style: bestJudge } : {}) : (Number.isFinite(bestVal) ? { best_val: bestVal } : {})) },
+      encoder: kind, cut,
     });
   };
 
@@ -178,15 +189,25 @@ export async function train(config: TrainConfig, hooks: TrainHooks = {}, resume?
       }
       if (val && (step % config.valEvery === 0 || step === config.iterations)) {
         // the mean over every held-out batch: one batch of 8 pairs moved by +-2 between checks
-        const { losses: m, firstDecoded } = await runner.meanLosses(val);
-        const values = { val_loss: m.loss, val_content_loss: m.content_loss, val_style_loss: m.style_loss, val_tv_loss: m.tv_loss, val_grid_loss: m.grid_loss, val_pairs: m.pairs };
+        const { losses: m, decoded } = await runner.meanLosses(val, judged !== undefined);
+        const judge = judged ? await judged.measure(decoded) : undefined;
+        const values = {
+          val_loss: m.loss, val_content_loss: m.content_loss, val_style_loss: m.style_loss, val_tv_loss: m.tv_loss, val_grid_loss: m.grid_loss, val_pairs: m.pairs,
+          ...(judge ? { val_judge_style: judge.style, val_judge_content: judge.content } : {}),
+        };
         log.log(step, values);
-        if (values.val_loss < bestVal) {
-          bestVal = values.val_loss;
+        const improves = values.val_loss < bestVal;
+        if (improves) bestVal = values.val_loss;
+        const judgeImproved = judge !== undefined && judgeImproves(judge, bestJudge, config.bestMaxContent);
+        if (judgeImproved) bestJudge = judge.style;
+        if (judge ? judgeImproved : improves) {
           await saveDecoder(path.join(config.out, BEST_DECODER_FILE), decoder, { step, config: { ...config, kind, cut }, encoder: kind, cut });
         }
-        events.scalars({ 'val/loss': values.val_loss, 'val/content': values.val_content_loss, 'val/style': values.val_style_loss, 'val/tv': values.val_tv_loss, 'val/grid': values.val_grid_loss }, step);
-        const grid = validationGrid(val[0], firstDecoded, B, S);
+        events.scalars({
+          'val/loss': values.val_loss, 'val/content': values.val_content_loss, 'val/style': values.val_style_loss, 'val/tv': values.val_tv_loss, 'val/grid': values.val_grid_loss,
+          ...(judge ? { 'val/judge_style': judge.style, 'val/judge_content': judge.content } : {}),
+        }, step);
+        const grid = validationGrid(val[0], decoded[0], B, S);
         const png = await encodeImage(grid, 'png');
         await writeFile(path.join(config.out, `val_${String(step).padStart(7, '0')}.png`), png);
         events.image('val/style|content|stylised', png, grid.width, grid.height, step);
@@ -204,6 +225,7 @@ export async function train(config: TrainConfig, hooks: TrainHooks = {}, resume?
     log.close();
     events.close();
     await runner.dispose();
+    await judged?.dispose();
   }
 }
 
