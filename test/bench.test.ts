@@ -49,6 +49,4 @@ test('adain bench --json on cd16x-r41 at 64x64 gives uniform rows', { skip }, as
   for (const k of ['ms', 'frame_ms', 'gflops', 'of_peak'] as const) {
     assert.ok(typeof row[k] === 'number' && row[k] > 0, `${k} = ${row[k]}`);
   }
-  // a frame skips the style image's encoding
-  assert.ok((row.frame_ms as number) < (row.ms as number), `frame ${row.frame_ms} ms vs ${row.ms} ms`);
 });

@@ -117,7 +117,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
           ]);
           allRef.push(...refMs);
           const flops = stylisationFlops(arch, side);
-          rows.push(makeRow(m.spec.name, 'fp32', size, flops, { ms: ortMs, frame: ortFrameMs! }, { ms: torchMs, frame: torchFrameMs }, refMs));
+          rows.push(makeRow(m.spec.name, 'fp32', size, flops, { ms: ortMs, frame: ortFrameMs }, { ms: torchMs, frame: torchFrameMs }, refMs));
           if (int8Ms) rows.push(makeRow(m.spec.name, 'int8', size, flops, { ms: int8Ms, frame: int8FrameMs! }, { ms: torchMs, frame: torchFrameMs }, refMs));
         }
       } finally {

@@ -291,17 +291,22 @@ export const DEFAULT_EQUALIZATION_ALPHA = 0.5;
 function channelScales(layers: readonly Layer[], w: ConvWeights, probe: Probe, alpha: number, role: 'encoder' | 'decoder'): ChannelScales {
   const convs = layers.filter((l): l is ConvLayer => l.kind === 'conv');
   const out: ChannelScales = {};
-  const compute = (point: string, next: ConvLayer) => {
+  // next: the conv reading the tensor; none for a graph output, whose range has no weights to share it with
+  const compute = (point: string, next?: ConvLayer) => {
     const r = probe.channelRange(point);
-    const p = w.get(next.name)!;
-    const [o, c, kh, kw] = p.weight.shape;
+    const p = next ? w.get(next.name)! : undefined;
+    const c = r.length;
     const s = new Array<number>(c).fill(1);
     let logSum = 0, live = 0;
     for (let j = 0; j < c; j++) {
-      let wm = 0;
-      for (let i = 0; i < o; i++) for (let t = 0; t < kh * kw; t++) wm = Math.max(wm, Math.abs(p.weight.data[(i * c + j) * kh * kw + t]));
+      let wm = 1;
+      if (p) {
+        const [o, , kh, kw] = p.weight.shape;
+        wm = 0;
+        for (let i = 0; i < o; i++) for (let t = 0; t < kh * kw; t++) wm = Math.max(wm, Math.abs(p.weight.data[(i * c + j) * kh * kw + t]));
+      }
       if (!(r[j] > 0 && wm > 0)) continue;
-      s[j] = r[j] ** alpha / wm ** (1 - alpha);
+      s[j] = p ? r[j] ** alpha / wm ** (1 - alpha) : r[j];
       logSum += Math.log(s[j]); live++;
     }
     const gm = live ? Math.exp(logSum / live) : 1;
@@ -311,15 +316,9 @@ function channelScales(layers: readonly Layer[], w: ConvWeights, probe: Probe, a
   if (role === 'decoder') compute(INPUT_POINT, convs[0]);
   // only ReLU outputs: the input conv without one is folded into conv1_1 (qdq.ts foldInputConv)
   convs.forEach((l, i) => { if (l.relu && i + 1 < convs.length) compute(l.name, convs[i + 1]); });
-  // An encoder's features leave the graph: no weights to share the range with, so each channel
-  // is divided by its whole range (alpha 1) and the graph multiplies it back (qdq.ts qdqEncoderModel).
-  const last = convs.at(-1)!;
-  if (role === 'encoder') {
-    const r = probe.channelRange(last.name);
-    const live = [...r].filter((x) => x > 0);
-    const gm = live.length ? Math.exp(live.reduce((a, x) => a + Math.log(x), 0) / live.length) : 1;
-    out[last.name] = Array.from(r, (x) => (x > 0 ? x / gm : 1));
-  }
+  // An encoder's features leave the graph: each channel is divided by its whole range and the
+  // graph multiplies it back (qdq.ts qdqEncoderModel)
+  if (role === 'encoder') compute(convs.at(-1)!.name);
   return out;
 }
 

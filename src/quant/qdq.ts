@@ -155,10 +155,8 @@ export function equalizeWeights(layers: readonly Layer[], w: ConvWeights, scales
   return out;
 }
 
-/** A graph output multiplied back by the scales of the conv that made it (see ChannelScales), when it has any. */
-function outputScale(g: Graph, x: string, point: string, scales: ChannelScales): string {
-  const s = scales[point];
-  if (!s) return x;
+/** A graph output multiplied back by the equalisation scales `s` of the conv `point` that made it (see ChannelScales). */
+function outputScale(g: Graph, x: string, point: string, s: readonly number[]): string {
   return g.op('Mul', [x, g.typedInitializer(`${point}.channel_unscale`, [1, s.length, 1, 1], 'float', Float32Array.from(s))]);
 }
 
@@ -285,13 +283,14 @@ export function qdqEncoderModel(allLayers: readonly Layer[], allWeights: ConvWei
   const g = new Graph('encoder_int8');
   const x = g.input('image', ['N', 3, 'H', 'W']);
   const last = allLayers.filter((l): l is ConvLayer => l.kind === 'conv').at(-1)!;
-  const equalisedLast = q.scales[last.name] !== undefined;
+  const lastScales = q.scales[last.name];
+  const equalisedLast = lastScales !== undefined;
   const { layers, weights: w } = foldInputConv(allLayers, equalizeWeights(allLayers, allWeights, q.scales));
   const { taps } = emitQdqLayers(g, scaleInput(g, x, q.scales), layers, w, q.ranges, 'encoder', new Set(q.float), !equalisedLast);
   for (const t of outputs) {
     const v = taps.get(t)!;
     if (typeof v === 'string') g.output(v, t);
-    else if (equalisedLast && t === last.tap) g.output(outputScale(g, dequantize(g, v), last.name, q.scales), t);
+    else if (equalisedLast && t === last.tap) g.output(outputScale(g, dequantize(g, v), last.name, lastScales), t);
     else if (equalisedLast) throw new Error(`encoder: ${t} is not the last layer, whose scales alone the graph undoes`);
     else g.output(dequantize(g, v), t);
   }

@@ -24,6 +24,7 @@ export class JudgeValidation {
   private constructor(
     private readonly judge: Judge,
     private readonly targets: { content: FeatureMap; style: StyleTarget }[],
+    private readonly batchSize: number,
     private readonly crop: number,
   ) {}
 
@@ -36,15 +37,15 @@ export class JudgeValidation {
         targets.push({ content: await judge.contentTarget(pairImage(b.content, i, crop)), style: await judge.styleTarget(pairImage(b.style, i, crop)) });
       }
     }
-    return new JudgeValidation(judge, targets, crop);
+    return new JudgeValidation(judge, targets, batchSize, crop);
   }
 
   /** Mean style and content distance of the decoded validation batches (in the order given to create). */
   async measure(decoded: readonly Float32Array[]): Promise<JudgeScores> {
+    if (decoded.length * this.batchSize !== this.targets.length) throw new RangeError(`${decoded.length} decoded batches for ${this.targets.length} validation pairs`);
     let style = 0, content = 0, k = 0;
-    const perBatch = this.targets.length / decoded.length;
     for (const d of decoded) {
-      for (let i = 0; i < perBatch; i++, k++) {
+      for (let i = 0; i < this.batchSize; i++, k++) {
         const m = await this.judge.measure(pairImage(d, i, this.crop), this.targets[k].content, this.targets[k].style);
         style += m.style;
         content += m.content;
