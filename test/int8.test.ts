@@ -15,7 +15,7 @@ import { decoderLayers, encoderLayers } from '../src/models/architectures.js';
 import { decoderWeights, encoderWeights, type ConvWeights } from '../src/models/canonical-weights.js';
 import { findModel } from '../src/models/registry.js';
 import { resolveWeightFile } from '../src/models/resolve.js';
-import { calibrate, calibrationPathFor, readCalibration, selectedRanges, type Calibration } from '../src/quant/calibrate.js';
+import { calibrate, calibrationPathFor, defaultFloatLayers, readCalibration, selectedRanges, type Calibration } from '../src/quant/calibrate.js';
 import { qdqDecoderModel, qdqEncoderModel } from '../src/quant/qdq.js';
 import { stylizeImage } from '../src/stylize/model.js';
 import { Network } from '../src/stylize/network.js';
@@ -60,7 +60,7 @@ async function optimisedOpCounts(model: Uint8Array, name: string): Promise<Map<s
 }
 
 /** The convs the shipped calibration keeps in float on purpose (quant/calibrate.ts defaultFloatLayers says why). */
-const INTENDED_FLOAT = { encoder: ['conv1_1'], decoder: ['dec4_1', 'dec1_1'] };
+const INTENDED_FLOAT = { encoder: ['conv1_1'], decoder: ['dec4_1', 'dec1_2', 'dec1_1'] };
 
 test('onnxruntime fuses every int8 conv of the encoder and decoder; the only float convs are the intended exceptions', { skip }, async () => {
   assert.deepEqual(calibration.float, INTENDED_FLOAT);
@@ -70,7 +70,8 @@ test('onnxruntime fuses every int8 conv of the encoder and decoder; the only flo
   const e = await optimisedOpCounts(qdqEncoderModel(encLayers, enc, ['relu4_1'], q.encoder), 'encoder');
   const d = await optimisedOpCounts(qdqDecoderModel(decLayers, dec, q.decoder), 'decoder');
   // Q after a float conv whose successor is int8; DQ before a float conv that follows an int8 one
-  // (encoder: conv1_1 -> Q, then int8 to the end -> DQ -> the channel scales undone; decoder: dec4_1 -> Q ... DQ -> dec1_1)
+  // (encoder: conv1_1 -> Q, then int8 to the end -> DQ -> the channel scales undone; decoder: dec4_1 -> Q ... dec2_1 -> DQ ->
+  // the last upsample in float -> dec1_2 -> dec1_1)
   for (const [name, counts, floats, dq, qs] of [['encoder', e, INTENDED_FLOAT.encoder, 1, 1], ['decoder', d, INTENDED_FLOAT.decoder, 1, 1]] as const) {
     const ops = JSON.stringify(Object.fromEntries(counts));
     // float convs after optimisation: Conv (any domain, the NCHWc one included) and FusedConv
@@ -82,6 +83,15 @@ test('onnxruntime fuses every int8 conv of the encoder and decoder; the only flo
   assert.equal(e.get('QLinearConv'), convs(encLayers) - 1 - INTENDED_FLOAT.encoder.length, JSON.stringify(Object.fromEntries(e)));
   assert.equal(e.get('ConvInteger') ?? 0, 0);
   assert.equal(d.get('QLinearConv'), convs(decLayers) - INTENDED_FLOAT.decoder.length, JSON.stringify(Object.fromEntries(d)));
+});
+
+test('the default float convs: the first encoder conv, the first and last decoder convs, and narrow decoder convs at full resolution', { skip }, () => {
+  const r41 = defaultFloatLayers(encoderLayers('relu4_1', true), decoderLayers('relu4_1'), dec);
+  assert.deepEqual(r41, INTENDED_FLOAT);
+  // without weights, or with a decoder whose full-resolution convs are wide (VGG-19's 64 channels), only the roles count
+  assert.deepEqual(defaultFloatLayers(encoderLayers('relu4_1', true), decoderLayers('relu4_1')).decoder, ['dec4_1', 'dec1_1']);
+  const wide: ConvWeights = new Map([...dec].map(([k, p]) => [k, k === 'dec1_2' ? { weight: { shape: [64, 64, 3, 3], data: new Float32Array(0) }, bias: p.bias } : p]));
+  assert.deepEqual(defaultFloatLayers(encoderLayers('relu4_1', true), decoderLayers('relu4_1'), wide).decoder, ['dec4_1', 'dec1_1']);
 });
 
 test('the fused last encoder conv gives the features of the exact ConvInteger one (older calibrations) to within its u8 steps', { skip }, async () => {

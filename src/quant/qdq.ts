@@ -211,7 +211,14 @@ function emitQdqLayers(g: Graph, x: string, layers: readonly Layer[], w: ConvWei
   for (const l of layers) {
     // Pool and upsample keep the scale: max and nearest copy values, they do not compute new ones.
     if (l.kind === 'pool') v = 'q' in v ? { ...v, q: { ...v.q, value: maxPool2(g, v.q.value) } } : { ...v, f: maxPool2(g, v.f) };
-    else if (l.kind === 'up') v = 'q' in v ? { ...v, q: { ...v.q, value: upsample2(g, v.q.value) } } : { ...v, f: upsample2(g, v.f) };
+    else if (l.kind === 'up') {
+      // before a float conv, dequantise at the small end: onnxruntime's u8 Resize is ~3x slower
+      // than its float one, and the DQ then runs on a quarter of the pixels
+      const next = layers.slice(layers.indexOf(l) + 1).find((x) => x.kind === 'conv');
+      // (no point: a float conv follows, so this value is never quantised again)
+      if ('q' in v && next && floats.has(next.name)) v = { f: dequantize(g, v.q), point: '' };
+      v = 'q' in v ? { ...v, q: { ...v.q, value: upsample2(g, v.q.value) } } : { ...v, f: upsample2(g, v.f) };
+    }
     else {
       const p = w.get(l.name)!;
       if (floats.has(l.name)) {
