@@ -17,7 +17,7 @@ import { flickerRatio } from '../src/video/flicker.js';
 import { probeVideo } from '../src/video/probe.js';
 import { readAhead } from '../src/video/read-ahead.js';
 import { renderMotion, writeClip, type RgbBytes } from '../src/video/synthetic.js';
-import { DEFAULT_TEMPORAL_BLEND, OutputBlend, TemporalStats, frameChange, meanAbsDiff } from '../src/video/temporal.js';
+import { DEFAULT_TEMPORAL_BLEND, OutputBlend, TemporalStats, frameChange, meanAbsDiff, planarWithChange } from '../src/video/temporal.js';
 import { WriteBehind } from '../src/video/write-behind.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
@@ -305,6 +305,49 @@ test('OutputBlend: still pixels settle, changed pixels follow the new frame, a c
   const third = Float32Array.of(1, 1, 1, 1, 1, 1);
   blend.apply(third, moved, true);
   assert.deepEqual([...third], [1, 1, 1, 1, 1, 1]);
+});
+
+test('planarWithChange gives fromInterleavedU8 and frameChange in one pass', () => {
+  const w = 29, h = 7, n = w * h;
+  let seed = 3;
+  const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+  const prev = Uint8Array.from({ length: 3 * n }, () => rand() * 256), cur = Uint8Array.from({ length: 3 * n }, () => rand() * 256);
+  const expectedChanges = new Uint16Array(n), changes = new Uint16Array(n);
+  const expectedChange = frameChange(prev, cur, expectedChanges);
+  const got = planarWithChange(cur, w, h, prev, changes);
+  assert.deepEqual(got.image, fromInterleavedU8(cur, w, h));
+  assert.equal(got.change, expectedChange);
+  assert.deepEqual(changes, expectedChanges);
+  // the first frame: no change, the slots untouched
+  const first = planarWithChange(cur, w, h, undefined, changes.fill(9));
+  assert.equal(first.change, 0);
+  assert.ok(changes.every((v) => v === 9));
+});
+
+test('OutputBlend.applyToBytes gives the bytes of apply() then toInterleavedU8, and the same blended floats when asked', () => {
+  const w = 37, h = 11, n = w * h;
+  let seed = 7;
+  const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+  const a = new OutputBlend(DEFAULT_TEMPORAL_BLEND), b = new OutputBlend(DEFAULT_TEMPORAL_BLEND);
+  let input = Uint8Array.from({ length: 3 * n }, () => rand() * 256);
+  for (let f = 0; f < 6; f++) {
+    // small changes (the blend's range), a few large ones, values outside [0, 1] and a NaN for the clamp
+    const next = input.map((v) => (rand() < 0.1 ? rand() * 256 : Math.min(255, v + (rand() * 6 | 0))));
+    const out = Float32Array.from({ length: 3 * n }, () => rand() * 1.2 - 0.1);
+    out[5] = NaN;
+    const changes = new Uint16Array(n);
+    frameChange(input, next, changes);
+    const cut = f === 3;
+    const plain = out.slice(), fused = out.slice(), untouched = out.slice();
+    a.apply(plain, next, cut, changes);
+    const expected = toInterleavedU8({ width: w, height: h, data: plain });
+    const keep = f % 2 === 0;
+    const got = b.applyToBytes(keep ? fused : untouched, next, cut, changes, keep);
+    assert.deepEqual(got, expected, `frame ${f}`);
+    if (keep) assert.deepEqual(fused, plain, `frame ${f}: blended floats`);
+    else if (f > 0 && !cut) assert.deepEqual(untouched, out, `frame ${f}: output left alone`);
+    input = next;
+  }
 });
 
 test('adain bench video reports the pipeline and the stylisation alone, per model and precision (int8 only where calibrated)', { skip }, () => {

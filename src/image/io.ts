@@ -222,7 +222,7 @@ export function toInterleavedU8(img: RgbImage): Uint8Array {
 }
 
 /** b / 255 as float32 for every byte: the same rounding as dividing and storing into a Float32Array. */
-const BYTE_TO_UNIT = Float32Array.from({ length: 256 }, (_, b) => b / 255);
+export const BYTE_TO_UNIT = Float32Array.from({ length: 256 }, (_, b) => b / 255);
 
 /** Interleaved (HWC) uint8 pixels with `channels` channels to planar float RGB (extra channels are dropped). */
 export function fromInterleavedU8(pixels: Uint8Array, width: number, height: number, channels = 3): RgbImage {

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { UserError } from '../errors.js';
 import { preserveColor as recolour } from '../image/color.js';
-import { fromInterleavedU8, quoteName, toInterleavedU8, type RgbImage } from '../image/io.js';
+import { quoteName, toInterleavedU8, type RgbImage } from '../image/io.js';
 import type { ChannelStats } from '../stylize/features.js';
 import { checkAlpha, normaliseWeights, styleStats, stylizeImage, type StylizeOptions } from '../stylize/model.js';
 import type { Network } from '../stylize/network.js';
@@ -18,7 +18,7 @@ import { availableEncoders } from './ffmpeg.js';
 import { videoFormatFromPath, type OutputFormat } from './formats.js';
 import { probeVideo, type VideoInfo } from './probe.js';
 import { readAhead } from './read-ahead.js';
-import { DEFAULT_TEMPORAL, DEFAULT_TEMPORAL_BLEND, OutputBlend, TemporalStats, frameChange } from './temporal.js';
+import { DEFAULT_TEMPORAL, DEFAULT_TEMPORAL_BLEND, OutputBlend, TemporalStats, planarWithChange } from './temporal.js';
 
 export interface VideoProgress {
   /** Frames written so far. */
@@ -148,21 +148,23 @@ export async function stylizeVideoFile(net: Network, input: string, styles: read
     const changes = smoother ? new Uint16Array(width * height) : undefined;
     for await (const bytes of readAhead(decodeFrames(input, info, { width, height, signal, threads: opts.ffmpegThreads }), READ_AHEAD)) {
       decodeStart ??= performance.now();
-      const frame = fromInterleavedU8(bytes, width, height);
+      // the frame as the network's floats, and each pixel's change from the previous frame, in one pass
+      const { image: frame, change } = planarWithChange(bytes, width, height, changes && previous, changes);
       if (!stats) {
         stats = [];
         for (const s of styles) stats.push('mean' in s ? s : await styleStats(net, opts.preserveColor ? recolour(s, frame) : s));
       }
-      const change = previous && changes ? frameChange(previous, bytes, changes) : 0;
       const changed = previous !== undefined;
       previous = bytes;
       const out = await stylizeImage(net, frame, stats, {
         alpha, styleWeights: weights, memoryBudget: opts.memoryBudget, signal,
         contentStats: smoother ? (measured) => smoother.next(measured, change) : undefined,
       });
-      blend?.apply(out.data, bytes, smoother?.cuts.at(-1) === frames, changed ? changes : undefined);
+      const rgb = blend
+        ? blend.applyToBytes(out.data, bytes, smoother?.cuts.at(-1) === frames, changed ? changes : undefined, opts.onFrame !== undefined)
+        : toInterleavedU8(out);
       await opts.onFrame?.({ index: frames, input: frame, output: out });
-      await encoder.write(toInterleavedU8(out));
+      await encoder.write(rgb);
       frames++;
       opts.onProgress?.({ done: frames, total: Math.max(info.frames, frames), elapsed: (performance.now() - decodeStart) / 1000 });
     }

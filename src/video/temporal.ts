@@ -4,6 +4,7 @@
  * across frames (an exponential moving average) steadies the normalisation; a scene cut
  * restarts the average so that the new shot is not normalised with the old one's statistics.
  */
+import { BYTE_TO_UNIT, fromInterleavedU8, toInterleavedU8, type RgbImage } from '../image/io.js';
 import type { ChannelStats } from '../stylize/features.js';
 
 /**
@@ -101,6 +102,32 @@ export function frameChange(a: Uint8Array, b: Uint8Array, perPixel: Uint16Array)
 }
 
 /**
+ * io.ts's fromInterleavedU8 (3 channels) and frameChange(previous, bytes, perPixel) in one pass
+ * over the frame's bytes, for the video loop; without a previous frame the change is 0 and
+ * perPixel is left alone.
+ */
+export function planarWithChange(bytes: Uint8Array, width: number, height: number, previous: Uint8Array | undefined, perPixel: Uint16Array | undefined): { image: RgbImage; change: number } {
+  const n = width * height;
+  if (bytes.length !== 3 * n) throw new RangeError(`pixel buffer has ${bytes.length} bytes, ${width}x${height}x3 needs ${3 * n}`);
+  if (!previous || !perPixel) return { image: fromInterleavedU8(bytes, width, height), change: 0 };
+  if (previous.length !== bytes.length) throw new RangeError(`frames of ${previous.length} and ${bytes.length} bytes`);
+  if (perPixel.length !== n) throw new RangeError(`${perPixel.length} change slots for ${n} pixels`);
+  const data = new Float32Array(3 * n);
+  const lut = BYTE_TO_UNIT;
+  let s = 0;
+  for (let i = 0, k = 0; i < n; i++, k += 3) {
+    const r = bytes[k], g = bytes[k + 1], b = bytes[k + 2];
+    data[i] = lut[r];
+    data[n + i] = lut[g];
+    data[2 * n + i] = lut[b];
+    const d = Math.abs(previous[k] - r) + Math.abs(previous[k + 1] - g) + Math.abs(previous[k + 2] - b);
+    perPixel[i] = d;
+    s += d;
+  }
+  return { image: { width, height, data }, change: s / (255 * bytes.length) };
+}
+
+/**
  * Less texture boiling: where the input pixel did not change from the previous frame, the
  * output pixel should not either, yet the decoder repaints it a little differently every
  * frame (codec and sensor noise are enough). Each output pixel is mixed with the previous
@@ -153,5 +180,43 @@ export class OutputBlend {
       prev.set(output);
     }
     this.previousInput = input;
+  }
+
+  /**
+   * apply() and io.ts's toInterleavedU8 in one pass, for the video loop, where both ran once per
+   * frame while the network waited: returns the blended frame as interleaved RGB bytes (the same
+   * bytes as toInterleavedU8 after apply()). `output` receives the blended values too only when
+   * `keepFloat` (someone looks at them); otherwise it is left as the network gave it.
+   */
+  applyToBytes(output: Float32Array, input: Uint8Array, cut: boolean, changes: Uint16Array | undefined, keepFloat: boolean): Uint8Array {
+    const n = input.length / 3;
+    const prevIn = this.previousInput;
+    const prev = this.previous;
+    if (!prev || !prevIn || cut || this.strength === 0 || prev.length !== output.length || output.length !== 3 * n) {
+      this.apply(output, input, cut, changes);
+      return toInterleavedU8({ width: n, height: 1, data: output });
+    }
+    let d = changes;
+    if (!d) {
+      d = this.changes?.length === n ? this.changes : (this.changes = new Uint16Array(n));
+      frameChange(prevIn, input, d);
+    } else if (d.length !== n) {
+      throw new RangeError(`${d.length} pixel changes for ${n} pixels`);
+    }
+    const weights = this.weights;
+    // the clamped store rounds as toInterleavedU8 does; fround gives the float32 value apply() would have stored
+    const bytes = new Uint8ClampedArray(3 * n);
+    const n2 = 2 * n;
+    for (let i = 0, k = 0; i < n; i++, k += 3) {
+      const w = weights[d[i]], u = 1 - w;
+      const r = Math.fround(w * prev[i] + u * output[i]);
+      const g = Math.fround(w * prev[n + i] + u * output[n + i]);
+      const b = Math.fround(w * prev[n2 + i] + u * output[n2 + i]);
+      prev[i] = r; prev[n + i] = g; prev[n2 + i] = b;
+      bytes[k] = r * 255; bytes[k + 1] = g * 255; bytes[k + 2] = b * 255;
+      if (keepFloat) { output[i] = r; output[n + i] = g; output[n2 + i] = b; }
+    }
+    this.previousInput = input;
+    return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
   }
 }
