@@ -40,6 +40,7 @@ export function trainCommand(): Command {
     .option('--val-every <n>', 'validate every n steps', parseInteger('a step count'), 500)
     .addOption(new Option('--best-by <what>', 'what decoder.best is best at: loss (the validation loss) or judge (the lowest style distance of eval\'s judge on the validation pairs)').choices(BEST_BY).default('loss'))
     .option('--best-max-content <d>', 'with --best-by judge: validations whose judge content distance is above d do not count', parseNumber('a distance', 0))
+    .option('--ema <decay>', 'keep a moving average of the weights (e.g. 0.999: about the last 1000 steps) and validate and save it as the decoder; 0: off', parseNumber('a decay', 0), 0)
     .option('--checkpoint-every <n>', 'checkpoint every n steps', parseInteger('a step count'), 1000)
     .option('--log-every <n>', 'log every n steps', parseInteger('a step count'), 10)
     .option('--resume <dir>', 'continue a run exactly (same data order, optimiser state, step count)')
@@ -60,6 +61,8 @@ style distance of eval's judge, the normalised VGG-19, on the validation pairs, 
 within --best-max-content: the training loss and that judge disagree about which checkpoints
 are better; its two distances are logged as val_judge_style and val_judge_content; --best-by
 and --best-max-content may be given with --resume, and a switch starts the best afresh), which
+with --ema are the moving average of the weights rather than the last step's (it smooths the
+step-to-step wandering of small-batch training; --ema may be given with --resume), which
 \`adain stylize --decoder DIR/decoder.safetensors --model ${DEFAULT_MODEL}\` uses; log.jsonl;
 TensorBoard events (tensorboard --logdir runs) and val_*.png grids (style | content | stylised).`)
     .action(async (flags: Flags, cmd: Command) => {
@@ -104,6 +107,8 @@ async function configFrom(f: Flags, cmd: Command): Promise<TrainConfig> {
       // which decoder is kept as the best does not change the training itself
       bestBy: given('bestBy') ? f.bestBy : saved.bestBy,
       bestMaxContent: given('bestMaxContent') ? f.bestMaxContent : saved.bestMaxContent,
+      // the average is read, never trained on: turning it on (or changing its decay) leaves the steps as they were
+      ema: given('ema') ? f.ema : saved.ema,
       modelsDir: f.modelsDir ?? saved.modelsDir,
     };
   }

@@ -1,11 +1,11 @@
 /**
  * Training checkpoints. A checkpoint folder holds:
- * - `checkpoint.safetensors`: decoder weights, Adam's m and v (`adam.m.<name>`, `adam.v.<name>`)
- *   and JSON metadata (`format`, `step`, `config`, `rng`, `sampler`, `metrics`, `adam`);
+ * - `checkpoint.safetensors`: decoder weights, Adam's m and v (`adam.m.<name>`, `adam.v.<name>`),
+ *   with --ema the weight average (`ema.<name>`), and JSON metadata (`format`, `step`, `config`, `rng`, `sampler`, `metrics`, `adam`);
  * - `checkpoint.prev.safetensors`: the one before it, so that a crash while writing never
  *   loses the last good checkpoint (load falls back to it, with a warning);
  * - `decoder.safetensors`: the weights alone under canonical names (dec4_1.weight ...), which
- *   `adain stylize --decoder` loads directly.
+ *   `adain stylize --decoder` loads directly (with --ema, the averaged weights).
  * Every file is written to a temp file and renamed into place. The current checkpoint is
  * rotated to the previous slot only when it loads: after a resume that fell back from a
  * corrupt file, the next save replaces the corrupt file and keeps the good previous one.
@@ -29,12 +29,17 @@ export const BEST_DECODER_FILE = 'decoder.best.safetensors';
 
 const M = 'adam.m.';
 const V = 'adam.v.';
+const EMA = 'ema.';
 
 export interface CheckpointData {
   /** Trainable tensors by name (`dec4_1.weight` ...); a ConvWeights map is flattened to that. */
   weights: TensorMap | ConvWeights;
   /** Adam.state(); m and v are keyed by the same names as the weights. */
   optimizer: AdamState | Pick<AdamState, 'step' | 'm' | 'v'>;
+  /** The weight average (train/ema.ts), keyed like the weights; absent without --ema. */
+  ema?: ReadonlyMap<string, Float32Array>;
+  /** What decoder.safetensors gets (the averaged weights with --ema); default `weights`. */
+  decoder?: TensorMap | ConvWeights;
   /** Iterations done. */
   step: number;
   config: Record<string, unknown>;
@@ -50,6 +55,8 @@ export interface CheckpointData {
 export interface LoadedCheckpoint {
   weights: TensorMap;
   optimizer: { step: number; m: Map<string, Float32Array>; v: Map<string, Float32Array>; options?: AdamState['options'] };
+  /** The weight average, when the run kept one. */
+  ema?: Map<string, Float32Array>;
   step: number;
   config: Record<string, unknown>;
   rng?: unknown;
@@ -108,6 +115,11 @@ export async function saveCheckpoint(dir: string, data: CheckpointData): Promise
       tensors.set(`${kind}${name}`, { shape: w ? w.shape : [values.length], data: values });
     }
   }
+  for (const [name, values] of data.ema ?? []) {
+    const w = weights.get(name);
+    if (!w || w.data.length !== values.length) throw new Error(`saveCheckpoint: ${EMA}${name} has ${values.length} values, the weight ${w?.data.length ?? 'none'}`);
+    tensors.set(`${EMA}${name}`, { shape: w.shape, data: values });
+  }
   const metadata: Record<string, string> = {
     format: CHECKPOINT_FORMAT,
     step: String(data.step),
@@ -128,7 +140,7 @@ export async function saveCheckpoint(dir: string, data: CheckpointData): Promise
   // previous checkpoint is still there to resume from
   await readCheckpointFile(current);
 
-  await saveDecoder(join(dir, DECODER_FILE), weights, data);
+  await saveDecoder(join(dir, DECODER_FILE), data.decoder ?? weights, data);
 }
 
 /**
@@ -253,15 +265,19 @@ async function readCheckpointFile(file: string): Promise<LoadedCheckpoint> {
   const weights: TensorMap = new Map();
   const m = new Map<string, Float32Array>();
   const v = new Map<string, Float32Array>();
+  const ema = new Map<string, Float32Array>();
   for (const [name, t] of tensors) {
     if (name.startsWith(M)) m.set(name.slice(M.length), t.data);
     else if (name.startsWith(V)) v.set(name.slice(V.length), t.data);
+    else if (name.startsWith(EMA)) ema.set(name.slice(EMA.length), t.data);
     else weights.set(name, t);
   }
+  for (const name of ema.keys()) if (!weights.has(name)) throw corrupt(`weight average ${name} has no weight`);
   for (const name of new Set([...m.keys(), ...v.keys()])) {
     if (!m.has(name) || !v.has(name)) throw corrupt(`optimizer moments for ${name} are incomplete`);
   }
   const out: LoadedCheckpoint = { weights, optimizer: { step: adamStep, m, v }, step, config: config as Record<string, unknown>, path: file };
+  if (ema.size > 0) out.ema = ema;
   const options = json('adam');
   if (options !== undefined) out.optimizer.options = options as AdamState['options'];
   const rng = json('rng');

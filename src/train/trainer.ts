@@ -8,6 +8,7 @@ import { findModel } from '../models/registry.js';
 import { resolveWeightFile } from '../models/resolve.js';
 import { readWeights } from '../weights/index.js';
 import { Adam } from './adam.js';
+import { WeightAverage } from './ema.js';
 import { BEST_DECODER_FILE, loadCheckpoint, saveCheckpoint, saveDecoder, unflattenConvWeights } from './checkpoint.js';
 import { listImages, PairSampler, type StyleBalance } from './data.js';
 import { initDecoder } from './init.js';
@@ -55,6 +56,11 @@ export interface TrainConfig {
   bestBy?: BestBy;
   /** With bestBy judge: validations whose judge content distance is above this do not count. */
   bestMaxContent?: number;
+  /**
+   * Decay of a moving average of the weights (ema.ts); when set, validation, decoder.best and
+   * decoder.safetensors use the average. 0 or absent: none (runs saved before it existed).
+   */
+  ema?: number;
   checkpointEvery: number;
   logEvery: number;
   threads: number;
@@ -117,6 +123,8 @@ export async function train(config: TrainConfig, hooks: TrainHooks = {}, resume?
   for (const [name, p] of decoder) { params.set(`${name}.weight`, p.weight.data); params.set(`${name}.bias`, p.bias.data); }
   const adam = new Adam(params);
   if (ckpt) adam.load(ckpt.optimizer);
+  // a resume that turns --ema on starts the average at the checkpoint's weights
+  const average = config.ema ? new WeightAverage(params, config.ema, ckpt?.ema) : undefined;
   let step = ckpt?.step ?? 0;
 
   const contents = await listImages(config.content, { label: '--content' });
@@ -151,6 +159,7 @@ export async function train(config: TrainConfig, hooks: TrainHooks = {}, resume?
     events.flush();
     await saveCheckpoint(config.out, {
       weights: decoder, optimizer: adam.state(), step, config: { ...config, kind, cut }, sampler: batches.state(),
+      ema: average?.values, decoder: average ? averagedDecoder(decoder, average) : undefined,
       // only the measure decoder.best follows: a resume that switches --best-by finds none and starts afresh
       metrics: { ...metrics, ...(judged ? (Number.isFinite(bestJudge) ? { best_judge_style: bestJudge } : {}) : (Number.isFinite(bestVal) ? { best_val: bestVal } : {})) },
       encoder: kind, cut,
@@ -172,6 +181,7 @@ export async function train(config: TrainConfig, hooks: TrainHooks = {}, resume?
       const grads = new Map<string, Float32Array>();
       for (const name of params.keys()) grads.set(name, out[`grad:${name}`].data as Float32Array);
       adam.step(grads, lr);
+      average?.update();
       step++;
       windowSteps++;
 
@@ -189,11 +199,14 @@ export async function train(config: TrainConfig, hooks: TrainHooks = {}, resume?
       }
       if (val && (step % config.valEvery === 0 || step === config.iterations)) {
         // the mean over every held-out batch: one batch of 8 pairs moved by +-2 between checks
-        const { losses: m, decoded } = await runner.meanLosses(val, judged !== undefined);
+        // with --ema the averaged weights are the ones validated (and kept as decoder.best)
+        const validate = () => runner.meanLosses(val, judged !== undefined);
+        const { losses: m, decoded } = average ? await average.withAverage(validate) : await validate();
         const judge = judged ? await judged.measure(decoded) : undefined;
         const values = {
           val_loss: m.loss, val_content_loss: m.content_loss, val_style_loss: m.style_loss, val_tv_loss: m.tv_loss, val_grid_loss: m.grid_loss, val_pairs: m.pairs,
           ...(judge ? { val_judge_style: judge.style, val_judge_content: judge.content } : {}),
+          ...(average ? { val_ema: average.decay } : {}),
         };
         log.log(step, values);
         const improves = values.val_loss < bestVal;
@@ -201,7 +214,7 @@ export async function train(config: TrainConfig, hooks: TrainHooks = {}, resume?
         const judgeImproved = judge !== undefined && judgeImproves(judge, bestJudge, config.bestMaxContent);
         if (judgeImproved) bestJudge = judge.style;
         if (judge ? judgeImproved : improves) {
-          await saveDecoder(path.join(config.out, BEST_DECODER_FILE), decoder, { step, config: { ...config, kind, cut }, encoder: kind, cut });
+          await saveDecoder(path.join(config.out, BEST_DECODER_FILE), average ? averagedDecoder(decoder, average) : decoder, { step, config: { ...config, kind, cut }, encoder: kind, cut });
         }
         events.scalars({
           'val/loss': values.val_loss, 'val/content': values.val_content_loss, 'val/style': values.val_style_loss, 'val/tv': values.val_tv_loss, 'val/grid': values.val_grid_loss,
@@ -227,6 +240,14 @@ export async function train(config: TrainConfig, hooks: TrainHooks = {}, resume?
     await runner.dispose();
     await judged?.dispose();
   }
+}
+
+/** The decoder's layers with the averaged values (the shapes are the live weights'). */
+function averagedDecoder(decoder: ConvWeights, average: WeightAverage): ConvWeights {
+  return new Map([...decoder].map(([n, p]) => [n, {
+    weight: { shape: p.weight.shape, data: average.values.get(`${n}.weight`)! },
+    bias: { shape: p.bias.shape, data: average.values.get(`${n}.bias`)! },
+  }]));
 }
 
 async function initialDecoder(config: TrainConfig, cut: CutLayer, encoder: ConvWeights): Promise<ConvWeights> {
