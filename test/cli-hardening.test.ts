@@ -45,6 +45,22 @@ function copy(from: string, to: string): string {
   return to;
 }
 
+test('optimize, calibrate and export refuse an output that is one of their inputs, and leave it as it was', { skip }, async () => {
+  const d = freshDir('same-file-others');
+  const content = copy(EX('chelsea.jpg'), path.join(d, 'content.jpg'));
+  const style = copy(EX('scream.jpg'), path.join(d, 'style.jpg'));
+  const decoder = copy(path.resolve(import.meta.dirname, '../models/cd16x-r41.decoder.safetensors'), path.join(d, 'decoder.safetensors'));
+  const before = new Map([content, style, decoder].map((f) => [f, readFileSync(f)]));
+  const base = ['--models-dir', MODELS_DIR];
+  assertUserError(adain(['optimize', '-c', content, '-s', style, '-o', content, '-n', '1', '--size', '32', ...base]), '--content', 'content.jpg');
+  assertUserError(adain(['optimize', '-c', content, '-s', style, '-o', path.join(d, '.', 'style.jpg'), '-n', '1', '--size', '32', ...base]), '--style', 'style.jpg');
+  assertUserError(adain(['calibrate', '--decoder', decoder, '-o', decoder, '--contents', '1', '--styles', '1', '--size', '32', ...base]), '--decoder', 'decoder.safetensors');
+  const onnx = path.join(d, 'style.onnx');
+  assertUserError(adain(['export', '-o', onnx, '-s', style, '--style-stats', '--stats-output', style, '--size', '64x64', ...base]), '--stats-output', '--style');
+  assert.ok(!existsSync(onnx), 'no partial export');
+  for (const [f, bytes] of before) assert.deepEqual(readFileSync(f), bytes, `${f} was changed`);
+});
+
 test('stylize refuses an output that is one of its inputs, under any spelling or link', { skip }, async () => {
   const d = freshDir('same-file');
   const content = copy(EX('chelsea.jpg'), path.join(d, 'content.jpg'));

@@ -1,3 +1,4 @@
+import { refuseOverwritingInputs } from './output-paths.js';
 import { Command, Option } from 'commander';
 import { DEFAULT_MODEL } from '../models/registry.js';
 import { defaultThreads } from '../runtime/session.js';
@@ -67,6 +68,10 @@ export function calibrateCommand(): Command {
     .action(async (o: CalibrateFlags) => {
       const started = performance.now();
       const note = o.quiet ? undefined : (line: string) => process.stderr.write(`calibrate: ${line}\n`);
+      if (o.output) {
+        const inputs = [['--encoder', o.encoder], ['--decoder', o.decoder]].filter((x): x is [string, string] => x[1] !== undefined).map(([flag, file]) => ({ flag, file }));
+        await refuseOverwritingInputs(o.output, inputs);
+      }
       const { file, calibration } = await calibrateModel(o.model, {
         modelsDir: o.modelsDir, encoder: o.encoder, decoder: o.decoder, download: o.download, threads: o.threads,
         contentDir: o.content, styleDir: o.style, contents: o.contents, styles: o.styles, size: o.size,

@@ -1,3 +1,4 @@
+import { refuseOverwritingInputs } from './output-paths.js';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
@@ -99,6 +100,10 @@ export function exportCommand(): Command {
       const dir = path.dirname(path.resolve(o.output));
       if (!(await fs.stat(dir).catch(() => undefined))?.isDirectory()) throw new UserError(`cannot write ${quoteName(o.output)}: folder ${quoteName(dir)} does not exist; create it first`);
       if (o.statsOutput && !(mode === 'stats' && o.style)) throw new UserError('--stats-output needs --style-stats and --style FILE (the statistics of that style are written)');
+      const inputs = [['--style', o.style], ['--encoder', o.encoder], ['--decoder', o.decoder], ...(o.validateWith ?? []).map((f) => ['--validate-with', f])]
+        .filter((x): x is [string, string] => x[1] !== undefined).map(([flag, file]) => ({ flag, file }));
+      await refuseOverwritingInputs(o.output, inputs);
+      if (o.statsOutput) await refuseOverwritingInputs(o.statsOutput, [...inputs, { flag: '--output', file: o.output }], '--stats-output');
       const note = o.quiet || o.json ? () => {} : (line: string) => process.stderr.write(`export: ${line}\n`);
       const dl = lazyProgress('Downloading weights', { unit: 'bytes' });
       let result: ExportResult;

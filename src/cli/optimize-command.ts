@@ -1,3 +1,4 @@
+import { refuseOverwritingInputs } from './output-paths.js';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
@@ -61,6 +62,7 @@ relu3_1: about 100x the cost of one AdaIN stylisation, so expect minutes at 512 
       formatFromPath(o.output); // a bad extension fails now, not after minutes of work
       const dir = path.dirname(path.resolve(o.output));
       if (!(await fs.stat(dir).catch(() => undefined))?.isDirectory()) throw new UserError(`cannot write ${quoteName(o.output)}: folder ${quoteName(dir)} does not exist; create it first`);
+      await refuseOverwritingInputs(o.output, [{ flag: '--content', file: o.content }, { flag: '--style', file: o.style }, ...(o.judge ? [{ flag: '--judge', file: o.judge }] : [])]);
 
       const content = await fitContent(await readImage(o.content, { maxSize: o.size, maxPixels: o.maxPixels }));
       const style = await fitStyle(await readImage(o.style, { maxPixels: o.maxPixels }), o.styleSize ?? o.size);

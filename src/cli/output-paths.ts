@@ -97,11 +97,11 @@ function same(a: Awaited<ReturnType<typeof fileIdentity>>, b: Awaited<ReturnType
 }
 
 /** Refuses an output that is, under any spelling or link, one of the inputs: writing it would replace the input with the result. */
-export async function refuseOverwritingInputs(output: string, inputs: readonly NamedInput[]): Promise<void> {
+export async function refuseOverwritingInputs(output: string, inputs: readonly NamedInput[], outputFlag = '--output'): Promise<void> {
   const out = await fileIdentity(output);
   for (const input of inputs) {
     if (same(out, await fileIdentity(input.file))) {
-      throw new UserError(`--output ${quoteName(output)} is the same file as ${input.flag} ${quoteName(input.file)} and would overwrite it; choose another output name`);
+      throw new UserError(`${outputFlag} ${quoteName(output)} is the same file as ${input.flag} ${quoteName(input.file)} and would overwrite it; choose another output name`);
     }
   }
 }
