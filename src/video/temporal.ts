@@ -158,13 +158,7 @@ export class OutputBlend {
     const prevIn = this.previousInput;
     let prev = this.previous;
     if (prev && prevIn && !cut && this.strength > 0 && prev.length === output.length) {
-      let d = changes;
-      if (!d) {
-        d = this.changes?.length === n ? this.changes : (this.changes = new Uint16Array(n));
-        frameChange(prevIn, input, d);
-      } else if (d.length !== n) {
-        throw new RangeError(`${d.length} pixel changes for ${n} pixels`);
-      }
+      const d = this.pixelChanges(prevIn, input, changes);
       const weights = this.weights;
       // the previous output is updated in the same pass: one read and two writes per value
       for (let c = 0; c < 3; c++) {
@@ -182,6 +176,18 @@ export class OutputBlend {
     this.previousInput = input;
   }
 
+  /** `changes` when the caller measured them (checked), else frameChange into a buffer of this blend's. */
+  private pixelChanges(prevIn: Uint8Array, input: Uint8Array, changes: Uint16Array | undefined): Uint16Array {
+    const n = input.length / 3;
+    if (changes) {
+      if (changes.length !== n) throw new RangeError(`${changes.length} pixel changes for ${n} pixels`);
+      return changes;
+    }
+    const d = this.changes?.length === n ? this.changes : (this.changes = new Uint16Array(n));
+    frameChange(prevIn, input, d);
+    return d;
+  }
+
   /**
    * apply() and io.ts's toInterleavedU8 in one pass, for the video loop, where both ran once per
    * frame while the network waited: returns the blended frame as interleaved RGB bytes (the same
@@ -196,13 +202,7 @@ export class OutputBlend {
       this.apply(output, input, cut, changes);
       return toInterleavedU8({ width: n, height: 1, data: output });
     }
-    let d = changes;
-    if (!d) {
-      d = this.changes?.length === n ? this.changes : (this.changes = new Uint16Array(n));
-      frameChange(prevIn, input, d);
-    } else if (d.length !== n) {
-      throw new RangeError(`${d.length} pixel changes for ${n} pixels`);
-    }
+    const d = this.pixelChanges(prevIn, input, changes);
     const weights = this.weights;
     // the clamped store rounds as toInterleavedU8 does; fround gives the float32 value apply() would have stored
     const bytes = new Uint8ClampedArray(3 * n);
