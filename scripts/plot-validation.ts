@@ -2,7 +2,7 @@
 // (the judge's style and content distance on the validation pairs, the validation loss), one
 // line per run, against the step. Rendered as SVG by hand and rasterised by sharp.
 // Usage:
-//   node --import tsx scripts/plot-validation.ts --run NAME=training/cd16x-r41-l256 [--run ...] \
+//   node --import tsx scripts/plot-validation.ts --run NAME=training/cd16x-r41-l256 [--run NAME=DIR+STEPS ...] \
 //     [--measure val_judge_style,val_judge_content,val_loss] [--line NAME=value,...] --out docs/models/curves.png
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -11,7 +11,7 @@ import sharp from 'sharp';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 const o = new Command('plot-validation')
-  .requiredOption('--run <NAME=DIR>', 'a run folder holding log.jsonl (repeatable)', collect, [])
+  .requiredOption('--run <NAME=DIR[+N]>', 'a run folder holding log.jsonl (repeatable); +N shifts its steps (a run branched from another at step N)', collect, [])
   .option('--measure <list>', 'logged validation fields, one panel each', 'val_judge_style,val_judge_content,val_loss')
   .option('--line <NAME=m:v>', 'a horizontal reference line in panel m at value v (repeatable), e.g. shipped=val_judge_style:1.645', collect, [])
   .requiredOption('--out <file>', 'PNG to write')
@@ -21,9 +21,10 @@ const o = new Command('plot-validation')
 type Point = { step: number; value: number };
 const measures = o.measure.split(',');
 const runs = o.run.map((r) => {
-  const [name, dir] = r.includes('=') ? r.split('=') : [path.basename(r), r];
+  const [name, spec] = r.includes('=') ? r.split('=') : [path.basename(r), r];
+  const [, dir, shift] = /^(.*?)(?:\+(\d+))?$/.exec(spec)!;
   const rows = readFileSync(path.join(dir, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, number>);
-  return { name, series: new Map(measures.map((m) => [m, rows.filter((x) => typeof x[m] === 'number').map((x): Point => ({ step: x.step, value: x[m] }))])) };
+  return { name, series: new Map(measures.map((m) => [m, rows.filter((x) => typeof x[m] === 'number').map((x): Point => ({ step: x.step + Number(shift ?? 0), value: x[m] }))])) };
 });
 const refs = o.line.map((l) => {
   const [name, rest] = l.split('='), [m, v] = rest.split(':');
