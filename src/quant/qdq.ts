@@ -188,6 +188,11 @@ function floatConv(g: Graph, x: string, name: string, p: ConvParams, relu: boole
 /** The value flowing between layers: quantised (u8) or float, and the point whose range quantises it. */
 type Flow = { q: QValue; scale: number } | { f: string; point: string };
 
+/** The first conv after layer `l`, if any. */
+function nextConv(layers: readonly Layer[], l: Layer): ConvLayer | undefined {
+  return layers.slice(layers.indexOf(l) + 1).find((x): x is ConvLayer => x.kind === 'conv');
+}
+
 /**
  * Emits a layer list in QDQ form from a float input; returns the final and tapped values, quantised
  * (float for a ConvInteger last conv or a float layer). A layer named in `floats` runs in float:
@@ -214,9 +219,9 @@ function emitQdqLayers(g: Graph, x: string, layers: readonly Layer[], w: ConvWei
     else if (l.kind === 'up') {
       // before a float conv, dequantise at the small end: onnxruntime's u8 Resize is ~3x slower
       // than its float one, and the DQ then runs on a quarter of the pixels
-      const next = layers.slice(layers.indexOf(l) + 1).find((x) => x.kind === 'conv');
+      const next = nextConv(layers, l);
       // (no point: a float conv follows, so this value is never quantised again)
-      if ('q' in v && next && floats.has(next.name)) v = { f: dequantize(g, v.q), point: '' };
+      if ('q' in v && next && floats.has(next.name)) v = { f: asF(v), point: '' };
       v = 'q' in v ? { ...v, q: { ...v.q, value: upsample2(g, v.q.value) } } : { ...v, f: upsample2(g, v.f) };
     }
     else {
@@ -225,7 +230,7 @@ function emitQdqLayers(g: Graph, x: string, layers: readonly Layer[], w: ConvWei
         v = { f: floatConv(g, asF(v), l.name, p, l.relu), point: l.name };
         if (l.tap) taps.set(l.tap, v.f);
         // quantised at once when an int8 conv follows, so that a pool or upsample between runs on u8
-        const next = layers.slice(layers.indexOf(l) + 1).find((x) => x.kind === 'conv');
+        const next = nextConv(layers, l);
         if (next && !floats.has(next.name)) v = asQ(v);
         continue;
       }

@@ -125,6 +125,8 @@ export async function train(config: TrainConfig, hooks: TrainHooks = {}, resume?
   if (ckpt) adam.load(ckpt.optimizer);
   // a resume that turns --ema on starts the average at the checkpoint's weights
   const average = config.ema ? new WeightAverage(params, config.ema, ckpt?.ema) : undefined;
+  // what the run saves as its decoder: the average with --ema, else the weights themselves
+  const product = () => (average ? averagedDecoder(decoder, average) : decoder);
   let step = ckpt?.step ?? 0;
 
   const contents = await listImages(config.content, { label: '--content' });
@@ -159,7 +161,7 @@ export async function train(config: TrainConfig, hooks: TrainHooks = {}, resume?
     events.flush();
     await saveCheckpoint(config.out, {
       weights: decoder, optimizer: adam.state(), step, config: { ...config, kind, cut }, sampler: batches.state(),
-      ema: average?.values, decoder: average ? averagedDecoder(decoder, average) : undefined,
+      ema: average?.values, decoder: product(),
       // only the measure decoder.best follows: a resume that switches --best-by finds none and starts afresh
       metrics: { ...metrics, ...(judged ? (Number.isFinite(bestJudge) ? { best_judge_style: bestJudge } : {}) : (Number.isFinite(bestVal) ? { best_val: bestVal } : {})) },
       encoder: kind, cut,
@@ -214,7 +216,7 @@ export async function train(config: TrainConfig, hooks: TrainHooks = {}, resume?
         const judgeImproved = judge !== undefined && judgeImproves(judge, bestJudge, config.bestMaxContent);
         if (judgeImproved) bestJudge = judge.style;
         if (judge ? judgeImproved : improves) {
-          await saveDecoder(path.join(config.out, BEST_DECODER_FILE), average ? averagedDecoder(decoder, average) : decoder, { step, config: { ...config, kind, cut }, encoder: kind, cut });
+          await saveDecoder(path.join(config.out, BEST_DECODER_FILE), product(), { step, config: { ...config, kind, cut }, encoder: kind, cut });
         }
         events.scalars({
           'val/loss': values.val_loss, 'val/content': values.val_content_loss, 'val/style': values.val_style_loss, 'val/tv': values.val_tv_loss, 'val/grid': values.val_grid_loss,
