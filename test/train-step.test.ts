@@ -117,3 +117,49 @@ for (const name of ['r31_style_mse', 'r41_style_mse', 'r31_reconstruct']) {
     }
   });
 }
+
+// --loss-network: a second network measuring the decoded image's style. Given the encoder's own
+// weights for relu1_1..relu3_1, the step must be exactly the encoder-only step: the same loss
+// and gradients as PyTorch's, through the separately emitted network and its own feeds.
+test('a loss network with the encoder\'s weights gives the PyTorch step of the encoder alone', async () => {
+  const c = manifest.cases.r41_style_mse;
+  const { spec, params } = await setup(c);
+  const lossLayers: CutLayer[] = ['relu1_1', 'relu2_1', 'relu3_1'];
+  const encFile = join(ROOT, manifest.encoder);
+  const lossNetwork = { kind: 'cd16x' as const, weights: encoderWeights('cd16x', 'relu3_1', await readWeights(encFile), encFile), styleLayers: lossLayers };
+  const own = c.styleLayers.filter((l) => !lossLayers.includes(l));
+  assert.deepEqual(own, ['relu4_1']);
+  const session = await createSession(trainStepModel({ ...spec, styleLayers: own, lossNetwork }), { threads: 1 });
+  const feeds = { ...params };
+  for (const [k, e] of Object.entries(c.inputs)) {
+    const t = load(e);
+    const layer = /^style_(?:mean|std)_(relu\d_1)$/.exec(k)?.[1] as CutLayer | undefined;
+    feeds[layer && lossLayers.includes(layer) ? `loss_${k}` : k] = floatTensor(t.data, t.dims);
+  }
+  const out = await session.run(feeds);
+  for (const [k, expected] of [['loss', c.loss], ['style_loss', c.style_loss], ['content_loss', c.content_loss]] as const) {
+    const actual = (out[k].data as Float32Array)[0];
+    assert.ok(Math.abs(actual - expected) <= 1e-5 * Math.max(Math.abs(expected), 1), `${k}: ${actual} vs PyTorch ${expected}`);
+  }
+  for (const [k, e] of Object.entries(c.outputs).filter(([k]) => k.startsWith('grad:'))) {
+    const expected = load(e).data, actual = out[k].data as Float32Array;
+    assert.ok(maxAbsDiff(actual, expected) <= 1e-4 * maxAbs(expected), `${k}: max abs error ${maxAbsDiff(actual, expected)}`);
+  }
+
+  // and the target encoder hands the loss network's statistics of the style images to those feeds
+  const encoder = encoderWeights('cd16x', c.cut, await readWeights(encFile), encFile);
+  const targets = await TargetEncoder.create('cd16x', c.cut, own, encoder, { threads: 1 }, lossNetwork);
+  try {
+    const content = load(manifest.images.content), style = load(manifest.images.style);
+    const got = await targets.targets(content.data, style.data, content.dims);
+    assert.deepEqual([...got.styleMean.keys()], own);
+    for (const l of lossLayers) {
+      for (const [key, actual] of [[`style_mean_${l}`, got.lossMean.get(l)!], [`style_std_${l}`, got.lossStd.get(l)!]] as const) {
+        const ref = load(c.inputs[key]).data;
+        assert.ok(maxAbsDiff(actual, ref) <= 1e-4 * Math.max(maxAbs(ref), 1e-6), `loss network ${key}: max |diff| ${maxAbsDiff(actual, ref)}`);
+      }
+    }
+  } finally {
+    await targets.dispose();
+  }
+});

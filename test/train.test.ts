@@ -125,3 +125,21 @@ test('--tv-weight and --grid-weight add their terms to the loss, logged unweight
   const logged = readFileSync(path.join(out, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, number>);
   assert.ok(logged.every((l) => typeof l.tv_loss === 'number' && typeof l.grid_loss === 'number'));
 });
+
+test('--loss-network vgg19-r31: the style loss is the judge\'s style distance (the same VGG-19 layers), not the encoder\'s', { skip }, async () => {
+  const val = { valContent: path.join(SHARED, 'data/content/test'), valStyle: path.join(SHARED, 'data/style/test'), valEvery: 1, valPairs: 4, bestBy: 'judge' as const };
+  // cd16x-r31's style layers are all within the loss network's: the style loss is VGG-19's alone
+  const run = async (name: string, lossNetwork?: string) => {
+    const out = path.join(tmp, name);
+    await train(config(out, { encoder: 'cd16x-r31', init: path.join(ROOT, 'models/cd16x-r31.decoder.safetensors'), crop: 64, loadSize: 64, iterations: 1, lr: 1e-12, lossNetwork, ...val }));
+    const v = readFileSync(path.join(out, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, number>).find((l) => l.val_loss !== undefined)!;
+    return { style: v.val_style_loss, judge: v.val_judge_style };
+  };
+  const measured = await run('loss-network', 'vgg19-r31');
+  // the judge clamps the output to [0,1] first; a trained decoder's output barely leaves it
+  assert.ok(Math.abs(measured.style - measured.judge) <= 0.03 * measured.judge, `style loss ${measured.style} vs judge ${measured.judge}`);
+  const own = await run('own-network');
+  assert.ok(Math.abs(own.style - own.judge) > 0.3 * own.judge, `without a loss network the style loss (${own.style}) is the encoder's, not the judge's (${own.judge})`);
+  await assert.rejects(train(config(path.join(tmp, 'loss-network-recon'), { mode: 'reconstruct', lossNetwork: 'vgg19-r31' })), (e: unknown) => e instanceof UserError && /--loss-network .* needs --mode style/.test(e.message));
+  await assert.rejects(train(config(path.join(tmp, 'loss-network-unknown'), { lossNetwork: 'vgg99' })), (e: unknown) => e instanceof UserError && /unknown model "vgg99"/.test(e.message));
+});

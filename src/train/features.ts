@@ -1,10 +1,11 @@
 import type * as ort from 'onnxruntime-node';
-import { encoderLayers, type CutLayer, type Layer } from '../models/architectures.js';
+import { CUT_LAYERS, encoderLayers, type CutLayer, type Layer } from '../models/architectures.js';
 import type { ConvWeights, EncoderKind } from '../models/canonical-weights.js';
 import { emitLayers, encoderModel } from '../models/graphs.js';
 import { Graph } from '../onnx/graph.js';
 import { createSession, floatTensor, runFloat, type RuntimeOptions } from '../runtime/session.js';
 import { ADAIN_EPS } from '../stylize/features.js';
+import type { LossNetwork } from './step-graph.js';
 
 export interface StepTargets {
   /** AdaIN output t per sample (style mode) or the content features (reconstruct), [B,C,h,w]. */
@@ -12,6 +13,9 @@ export interface StepTargets {
   /** Style statistics per layer, [B,C_l] each (style mode). */
   styleMean: Map<CutLayer, Float32Array>;
   styleStd: Map<CutLayer, Float32Array>;
+  /** The loss network's statistics of the style images per layer, [B,C_l] each (with a loss network). */
+  lossMean: Map<CutLayer, Float32Array>;
+  lossStd: Map<CutLayer, Float32Array>;
 }
 
 /**
@@ -25,37 +29,83 @@ export class TargetEncoder {
   private constructor(
     private readonly contentOnly: ort.InferenceSession,
     private readonly styled: ort.InferenceSession | null,
+    private readonly lossStats: ort.InferenceSession | null,
     readonly cut: CutLayer,
     readonly styleLayers: CutLayer[],
+    readonly lossLayers: CutLayer[],
   ) {}
 
-  static async create(kind: EncoderKind, cut: CutLayer, styleLayers: CutLayer[], weights: ConvWeights, opts: RuntimeOptions): Promise<TargetEncoder> {
+  /** `lossNetwork`: a second network whose statistics of the style images the loss also matches (step-graph.ts LossNetwork). */
+  static async create(kind: EncoderKind, cut: CutLayer, styleLayers: CutLayer[], weights: ConvWeights, opts: RuntimeOptions, lossNetwork?: LossNetwork): Promise<TargetEncoder> {
     const layers = encoderLayers(cut, kind !== 'vgg19bn');
-    const contentOnly = await createSession(encoderModel(layers, weights, [cut]), opts);
-    const styled = styleLayers.length
-      ? await createSession(targetsModel(layers, weights, cut, styleLayers), opts).catch(async (e: unknown) => { await contentOnly.release(); throw e; })
-      : null;
-    return new TargetEncoder(contentOnly, styled, cut, styleLayers);
+    const sessions: ort.InferenceSession[] = [];
+    const open = async (model: Uint8Array) => {
+      try {
+        const s = await createSession(model, opts);
+        sessions.push(s);
+        return s;
+      } catch (e) {
+        await Promise.all(sessions.map((s) => s.release()));
+        throw e;
+      }
+    };
+    const contentOnly = await open(encoderModel(layers, weights, [cut]));
+    // style mode (reconstruct has no style layers); with a loss network the encoder may add no layer of its own
+    const styled = styleLayers.length || lossNetwork ? await open(targetsModel(layers, weights, cut, styleLayers)) : null;
+    const lossStats = lossNetwork?.styleLayers.length ? await open(statsModel(lossNetwork)) : null;
+    return new TargetEncoder(contentOnly, styled, lossStats, cut, styleLayers, lossNetwork?.styleLayers ?? []);
   }
 
   async targets(content: Float32Array, style: Float32Array | undefined, dims: number[]): Promise<StepTargets> {
     const styleMean = new Map<CutLayer, Float32Array>(), styleStd = new Map<CutLayer, Float32Array>();
+    const lossMean = new Map<CutLayer, Float32Array>(), lossStd = new Map<CutLayer, Float32Array>();
     if (!style || !this.styled) {
       const fc = (await runFloat(this.contentOnly, 'image', content, dims)).get(this.cut)!;
-      return { target: fc.data, styleMean, styleStd };
+      return { target: fc.data, styleMean, styleStd, lossMean, lossStd };
     }
     const out = await this.styled.run({ content: floatTensor(content, dims), style: floatTensor(style, dims) });
-    for (const layer of this.styleLayers) {
-      styleMean.set(layer, out[`style_mean_${layer}`].data as Float32Array);
-      styleStd.set(layer, out[`style_std_${layer}`].data as Float32Array);
-    }
-    return { target: out.target.data as Float32Array, styleMean, styleStd };
+    collectStats(out, this.styleLayers, styleMean, styleStd);
+    if (this.lossStats) collectStats(await this.lossStats.run({ style: floatTensor(style, dims) }), this.lossLayers, lossMean, lossStd);
+    return { target: out.target.data as Float32Array, styleMean, styleStd, lossMean, lossStd };
   }
 
   async dispose(): Promise<void> {
     await this.contentOnly.release();
     await this.styled?.release();
+    await this.lossStats?.release();
   }
+}
+
+function collectStats(out: ort.InferenceSession.ReturnType, layers: readonly CutLayer[], mean: Map<CutLayer, Float32Array>, std: Map<CutLayer, Float32Array>): void {
+  for (const layer of layers) {
+    mean.set(layer, out[`style_mean_${layer}`].data as Float32Array);
+    std.set(layer, out[`style_std_${layer}`].data as Float32Array);
+  }
+}
+
+/** Per-channel mean, centred values and std over H*W, as channelStats computes them (population variance, + ADAIN_EPS under the root). */
+function channelStatsOps(g: Graph, f: string): { mean: string; centred: string; std: string } {
+  const mean = g.op('ReduceMean', [f], { axes: { ints: [2, 3] }, keepdims: { i: 1 } });
+  const centred = g.op('Sub', [f, mean]);
+  const variance = g.op('ReduceMean', [g.op('Mul', [centred, centred])], { axes: { ints: [2, 3] }, keepdims: { i: 1 } });
+  return { mean, centred, std: g.op('Sqrt', [g.op('Add', [variance, g.float([ADAIN_EPS], [])])]) };
+}
+
+/** Outputs `style_mean_<layer>` and `style_std_<layer>` [N,C] of one set of feature maps. */
+function outputStats(g: Graph, layer: CutLayer, features: string): void {
+  const flat = (v: string) => g.op('Squeeze', [v, g.int64([2, 3])]);
+  const s = channelStatsOps(g, features);
+  g.output(flat(s.mean), `style_mean_${layer}`, ['N', 'C']);
+  g.output(flat(s.std), `style_std_${layer}`, ['N', 'C']);
+}
+
+/** Style [N,3,H,W] -> the loss network's channel means and stds [N,C_l] at each of its style layers. */
+export function statsModel(net: LossNetwork): Uint8Array {
+  const g = new Graph('loss-network-stats');
+  const deepest = CUT_LAYERS[Math.max(...net.styleLayers.map((l) => CUT_LAYERS.indexOf(l)))];
+  const { taps } = emitLayers(g, g.input('style', ['N', 3, 'H', 'W']), encoderLayers(deepest, net.kind !== 'vgg19bn'), net.weights);
+  for (const layer of net.styleLayers) outputStats(g, layer, taps.get(layer)!);
+  return g.toModel();
 }
 
 /**
@@ -69,20 +119,9 @@ export function targetsModel(layers: readonly Layer[], w: ConvWeights, cut: CutL
   const style = g.input('style', ['N', 3, 'H', 'W']);
   const { taps } = emitLayers(g, g.op('Concat', [content, style], { axis: { i: 0 } }), layers, w);
   const halves = (f: string) => g.opMulti('Split', [f], 2, { axis: { i: 0 } });
-  const stats = (f: string) => {
-    const mean = g.op('ReduceMean', [f], { axes: { ints: [2, 3] }, keepdims: { i: 1 } });
-    const centred = g.op('Sub', [f, mean]);
-    const variance = g.op('ReduceMean', [g.op('Mul', [centred, centred])], { axes: { ints: [2, 3] }, keepdims: { i: 1 } });
-    return { mean, centred, std: g.op('Sqrt', [g.op('Add', [variance, g.float([ADAIN_EPS], [])])]) };
-  };
-  const flat = (v: string) => g.op('Squeeze', [v, g.int64([2, 3])]);
-  for (const layer of styleLayers) {
-    const s = stats(halves(taps.get(layer)!)[1]);
-    g.output(flat(s.mean), `style_mean_${layer}`, ['N', 'C']);
-    g.output(flat(s.std), `style_std_${layer}`, ['N', 'C']);
-  }
+  for (const layer of styleLayers) outputStats(g, layer, halves(taps.get(layer)!)[1]);
   const [fc, fs] = halves(taps.get(cut)!);
-  const c = stats(fc), s = stats(fs);
+  const c = channelStatsOps(g, fc), s = channelStatsOps(g, fs);
   g.output(g.op('Add', [g.op('Mul', [c.centred, g.op('Div', [s.std, c.std])]), s.mean]), 'target', ['N', 'C', 'h', 'w']);
   return g.toModel();
 }

@@ -12,7 +12,8 @@ import { contentLoss, gridLoss, pixelLoss, styleLoss, totalVariationLoss, weight
  *
  * Inputs:  `${name}.weight` / `${name}.bias` of every decoder conv (fed each step);
  *          `target` [B,C,h,w]: the AdaIN output t (style mode) or the content features (reconstruct);
- *          style mode: `style_mean_<layer>`, `style_std_<layer>` [B,C_l] for each style layer;
+ *          style mode: `style_mean_<layer>`, `style_std_<layer>` [B,C_l] for each style layer,
+ *          and with a loss network `loss_style_mean_<layer>`, `loss_style_std_<layer>` for each of its layers;
  *          reconstruct mode: `content` [B,3,H,W], the content image.
  * Outputs: `loss`, `content_loss`, `style_loss` (scalars; reconstruct mode also `pixel_loss`;
  *          with tvWeight > 0 also `tv_loss`, with gridWeight > 0 `grid_loss`, both unweighted),
@@ -21,7 +22,8 @@ import { contentLoss, gridLoss, pixelLoss, styleLoss, totalVariationLoss, weight
  * Losses (reductions in train/losses.ts):
  *   style mode:       loss = contentWeight * content + styleWeight * style [+ tvWeight * tv] [+ gridWeight * grid],
  *                     content = MSE(f_cut(g(t)), t), style = sum over styleLayers of the
- *                     mean and std terms ('mse' or 'rms');
+ *                     mean and std terms ('mse' or 'rms'), the layers of a loss network
+ *                     (spec.lossNetwork, measured on g(t) by that network) counted beside the encoder's;
  *   reconstruct mode: loss = contentWeight * content, content = MSE(f_cut(g(t)), t) + MSE(g(t), c)
  *                     (feature plus pixel reconstruction); style_loss is 0.
  * The encoder is frozen (its weights are initializers); gradients flow through it to g(t).
@@ -48,8 +50,22 @@ export interface TrainStepSpec {
   tvWeight?: number;
   /** Weight of the grid loss (energy at the upsampling periods) on the decoded image (0 or absent: none). */
   gridWeight?: number;
+  /**
+   * A second frozen network whose statistics at its `styleLayers` join the style loss (the
+   * paper's VGG-19 loss network for a decoder of a distilled encoder); `styleLayers` above
+   * then holds only the encoder's layers that the loss network does not reach.
+   */
+  lossNetwork?: LossNetwork;
   /** The provider the graph will run on (default: the runtime's default), for its workarounds. */
   executionProvider?: string;
+}
+
+/** A frozen network that measures the style of the decoded image (train --loss-network). */
+export interface LossNetwork {
+  kind: EncoderKind;
+  /** Its weights (canonical names), up to the deepest of `styleLayers`. */
+  weights: ConvWeights;
+  styleLayers: CutLayer[];
 }
 
 export const TRAIN_STEP_OPSET = 13;
@@ -85,10 +101,14 @@ export function trainStepModel(spec: TrainStepSpec): Uint8Array {
   let loss: string, contentTerm: string, style: string;
   if (mode === 'style') {
     contentTerm = content;
-    style = styleLoss(t, spec.styleLayers.map((layer) => {
-      const c = tapChannels(encoder, spec.encoder, layer);
-      return { features: taps.get(layer)!, mean: t.input(`style_mean_${layer}`, [n, c]), std: t.input(`style_std_${layer}`, [n, c]) };
-    }), spec.styleLoss);
+    const styleTerms = (layers: readonly CutLayer[], net: readonly Layer[], w: ConvWeights, netTaps: Map<CutLayer, string>, prefix: string) => layers.map((layer) => {
+      const c = tapChannels(net, w, layer);
+      return { features: netTaps.get(layer)!, mean: t.input(`${prefix}style_mean_${layer}`, [n, c]), std: t.input(`${prefix}style_std_${layer}`, [n, c]) };
+    });
+    const own = styleTerms(spec.styleLayers, encoder, spec.encoder, taps, '');
+    const ln = spec.lossNetwork;
+    const measured = ln ? styleTerms(ln.styleLayers, ...lossNetworkTaps(t, decoded, ln), LOSS_NETWORK_PREFIX) : [];
+    style = styleLoss(t, [...measured, ...own], spec.styleLoss);
     const terms: [string, number][] = [[contentTerm, spec.contentWeight], [style, spec.styleWeight]];
     if (spec.tvWeight) {
       const tv = totalVariationLoss(t, decoded);
@@ -116,6 +136,22 @@ export function trainStepModel(spec: TrainStepSpec): Uint8Array {
   g.output(decoded, 'decoded', [n, 3, height, width]);
   for (const [param, grad] of grads) g.output(grad, `grad:${param}`, [...t.shape(param)]);
   return g.toModel(TRAIN_STEP_OPSET, { mode, cut, styleLoss: spec.styleLoss });
+}
+
+/** Feed names of a loss network's style statistics start with this. */
+export const LOSS_NETWORK_PREFIX = 'loss_';
+
+/** The loss network run on the decoded image: its layers, weights and tapped features. */
+function lossNetworkTaps(t: Tape, decoded: string, ln: LossNetwork): [Layer[], ConvWeights, Map<CutLayer, string>] {
+  const deepest = CUT_LAYERS[Math.max(...ln.styleLayers.map((l) => CUT_LAYERS.indexOf(l)))];
+  const layers = encoderLayers(deepest, ln.kind !== 'vgg19bn');
+  const { taps } = emit(t, decoded, layers, (name) => {
+    const p = ln.weights.get(name);
+    if (!p) throw new UserError(`training graph: the loss network's weights have no layer '${name}' (needed up to ${deepest})`);
+    // prefixed: the encoder's initializers carry the same canonical names
+    return { w: t.constant(t.g.initializer(`loss.${name}.weight`, p.weight), p.weight.shape), b: t.constant(t.g.initializer(`loss.${name}.bias`, p.bias), p.bias.shape) };
+  });
+  return [layers, ln.weights, taps];
 }
 
 /** Emits a layer list on the tape (the differentiable twin of models/graphs.ts emitLayers). */
@@ -168,5 +204,5 @@ function checkSizes(spec: TrainStepSpec, factor: number): void {
       throw new UserError(`training graph: ${label} must be a multiple of ${factor} and at least ${2 * factor} for ${cut}, got ${v}`);
     }
   }
-  if (spec.mode === 'style' && spec.styleLayers.length === 0) throw new UserError('training graph: style mode needs at least one style layer');
+  if (spec.mode === 'style' && spec.styleLayers.length + (spec.lossNetwork?.styleLayers.length ?? 0) === 0) throw new UserError('training graph: style mode needs at least one style layer');
 }

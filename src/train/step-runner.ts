@@ -5,13 +5,15 @@ import { createSession } from '../runtime/session.js';
 import { TargetEncoder } from './features.js';
 import type { StyleLossKind } from './losses.js';
 import type { TrainingBatch } from './prefetch.js';
-import { trainStepModel } from './step-graph.js';
+import { LOSS_NETWORK_PREFIX, trainStepModel, type LossNetwork } from './step-graph.js';
 
 export interface StepRunnerSpec {
   kind: EncoderKind;
   cut: CutLayer;
-  /** relu1_1 .. the cut in style mode, none in reconstruct mode. */
+  /** relu1_1 .. the cut in style mode (less those the loss network measures), none in reconstruct mode. */
   styleLayers: CutLayer[];
+  /** A second network measuring the decoded image's style (step-graph.ts). */
+  lossNetwork?: LossNetwork;
   encoder: ConvWeights;
   /** The decoder's weights; the runner feeds these very arrays, so in-place updates are seen. */
   decoder: ConvWeights;
@@ -46,10 +48,10 @@ export class StepRunner {
 
   static async create(spec: StepRunnerSpec): Promise<StepRunner> {
     const threads = { threads: spec.threads, executionProvider: spec.executionProvider };
-    const targets = await TargetEncoder.create(spec.kind, spec.cut, spec.styleLayers, spec.encoder, threads);
+    const targets = await TargetEncoder.create(spec.kind, spec.cut, spec.styleLayers, spec.encoder, threads, spec.lossNetwork);
     const session = await createSession(trainStepModel({
       kind: spec.kind, cut: spec.cut, styleLayers: spec.styleLayers, encoder: spec.encoder, batch: spec.batch, height: spec.crop, width: spec.crop,
-      mode: spec.mode, styleLoss: spec.styleLoss, contentWeight: spec.contentWeight, styleWeight: spec.styleWeight, tvWeight: spec.tvWeight, gridWeight: spec.gridWeight ?? 0,
+      lossNetwork: spec.lossNetwork, mode: spec.mode, styleLoss: spec.styleLoss, contentWeight: spec.contentWeight, styleWeight: spec.styleWeight, tvWeight: spec.tvWeight, gridWeight: spec.gridWeight ?? 0,
       executionProvider: spec.executionProvider,
       decoderShapes: new Map([...spec.decoder].map(([n, p]) => [n, { weight: p.weight.shape, bias: p.bias.shape }])),
     }), threads);
@@ -69,11 +71,15 @@ export class StepRunner {
     const t = await this.targets.targets(b.content, mode === 'style' ? b.style : undefined, [B, 3, S, S]);
     const channels = [...this.spec.encoder.values()].at(-1)!.weight.shape[0];
     const feeds: Record<string, ort.Tensor> = { ...this.weightFeeds, target: new ort.Tensor('float32', t.target, [B, channels, S / factor, S / factor]) };
-    for (const l of styleLayers) {
-      const c = t.styleMean.get(l)!.length / B;
-      feeds[`style_mean_${l}`] = new ort.Tensor('float32', t.styleMean.get(l)!, [B, c]);
-      feeds[`style_std_${l}`] = new ort.Tensor('float32', t.styleStd.get(l)!, [B, c]);
-    }
+    const statsFeeds = (layers: readonly CutLayer[], mean: Map<CutLayer, Float32Array>, std: Map<CutLayer, Float32Array>, prefix: string) => {
+      for (const l of layers) {
+        const c = mean.get(l)!.length / B;
+        feeds[`${prefix}style_mean_${l}`] = new ort.Tensor('float32', mean.get(l)!, [B, c]);
+        feeds[`${prefix}style_std_${l}`] = new ort.Tensor('float32', std.get(l)!, [B, c]);
+      }
+    };
+    statsFeeds(styleLayers, t.styleMean, t.styleStd, '');
+    if (mode === 'style' && this.spec.lossNetwork) statsFeeds(this.spec.lossNetwork.styleLayers, t.lossMean, t.lossStd, LOSS_NETWORK_PREFIX);
     if (mode === 'reconstruct') feeds.content = new ort.Tensor('float32', b.content, [B, 3, S, S]);
     return this.session.run(feeds);
   }

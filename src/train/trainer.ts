@@ -17,6 +17,7 @@ import { JsonlLog } from './jsonl-log.js';
 import { claimRunFolder } from './run-folder.js';
 import { TrainingBatches, type TrainingBatch, type TrainingBatchesState } from './prefetch.js';
 import { buildSchedule, parseLrSchedule } from './schedule.js';
+import type { LossNetwork } from './step-graph.js';
 import { stepLosses, StepRunner } from './step-runner.js';
 import { EventWriter } from './tensorboard.js';
 
@@ -32,6 +33,12 @@ export interface TrainConfig {
   init: string;
   styleWeight: number;
   contentWeight: number;
+  /**
+   * A registry model whose encoder measures the style loss at relu1_1..its cut in place of the
+   * training encoder's own layers there (e.g. vgg19-r31, the paper's VGG-19, for a cd16x
+   * decoder); absent: the training encoder alone.
+   */
+  lossNetwork?: string;
   /** Weight of the total-variation loss on the decoded image; 0 = none (runs saved before it existed). */
   tvWeight?: number;
   /** Weight of the grid loss (energy at the upsampling periods); 0 = none (runs saved before it existed). */
@@ -114,7 +121,9 @@ export async function train(config: TrainConfig, hooks: TrainHooks = {}, resume?
   const factor = downsampleFactor(cut);
   if (config.crop % factor !== 0) throw new UserError(`--crop ${config.crop} must be a multiple of ${factor} for ${config.encoder}`);
   if (config.mode === 'style' && !config.style) throw new UserError('--mode style needs --style DIR (paintings)');
-  const styleLayers = config.mode === 'style' ? styleLayersFor(cut) : [];
+  if (config.lossNetwork && config.mode !== 'style') throw new UserError('--loss-network measures the style loss: it needs --mode style');
+  const lossNetwork = config.lossNetwork ? await loadLossNetwork(config.lossNetwork, config.modelsDir) : undefined;
+  const styleLayers = config.mode === 'style' ? styleLayersFor(cut).filter((l) => !lossNetwork?.styleLayers.includes(l)) : [];
 
   const encFile = await resolveWeightFile(spec.encoder.weights, { modelsDir: config.modelsDir });
   const encoder = encoderWeights(kind, cut, await readWeights(encFile), encFile);
@@ -134,7 +143,7 @@ export async function train(config: TrainConfig, hooks: TrainHooks = {}, resume?
   const schedule = buildSchedule(parseLrSchedule(config.lrSchedule), config.lr, { itersPerEpoch: contents.length / config.batchSize });
   const B = config.batchSize, S = config.crop;
   const runner = await StepRunner.create({
-    kind, cut, styleLayers, encoder, decoder, mode: config.mode, styleLoss: config.styleLoss, contentWeight: config.contentWeight,
+    kind, cut, styleLayers, lossNetwork, encoder, decoder, mode: config.mode, styleLoss: config.styleLoss, contentWeight: config.contentWeight,
     styleWeight: config.styleWeight, tvWeight: config.tvWeight ?? 0, gridWeight: config.gridWeight ?? 0, batch: B, crop: S, threads: config.threads,
   });
 
@@ -242,6 +251,13 @@ export async function train(config: TrainConfig, hooks: TrainHooks = {}, resume?
     await runner.dispose();
     await judged?.dispose();
   }
+}
+
+/** A registry model's encoder as a loss network: its weights and relu1_1..its cut. */
+async function loadLossNetwork(name: string, modelsDir: string | undefined): Promise<LossNetwork> {
+  const { kind, cut, weights } = findModel(name).encoder;
+  const file = await resolveWeightFile(weights, { modelsDir });
+  return { kind, weights: encoderWeights(kind, cut, await readWeights(file), file), styleLayers: styleLayersFor(cut) };
 }
 
 /** The decoder's layers with the averaged values (the shapes are the live weights'). */
