@@ -124,8 +124,12 @@ export async function stylizeVideoFile(net: Network, input: string, styles: read
   const blendStrength = opts.temporalBlend ?? DEFAULT_TEMPORAL_BLEND;
   if (!(blendStrength >= 0 && blendStrength < 1)) throw new UserError(`--temporal-blend must be at least 0 and below 1, got ${blendStrength}`);
   if (opts.preserveColor && styles.some((s) => 'mean' in s)) throw new RangeError('preserveColor needs the style images, not their statistics');
+  // ffprobe and ffmpeg's encoder list are two process starts (~50 ms each): side by side; a bad
+  // output is still reported before a bad input
+  const probing = probeVideo(input, { maxPixels: opts.maxPixels });
+  probing.catch(() => {});
   const format = await checkVideoOutput(output);
-  const info = await probeVideo(input, { maxPixels: opts.maxPixels });
+  const info = await probing;
   const { width, height } = outputSize(info, format, opts.maxSize);
   const audioFrom = info.audioCodec ? { file: input, codec: info.audioCodec } : undefined;
   if (audioHandling(format, info.audioCodec) === 'encoded' && !(await availableEncoders()).has(format.audioEncoder!)) {
