@@ -52,7 +52,8 @@ export function trainCommand(): Command {
     .addHelpText('after', `
 Losses (mean reductions): content = mean((f(g(t)) - t)^2) at the AdaIN layer; style = sum over
 relu1_1..the AdaIN layer of mean((mu - mu_s)^2) + mean((sigma - sigma_s)^2), means over batch and
-channels (with --loss-network, its statistics at its layers and the encoder's at deeper ones); --tv-weight adds the mean squared neighbour differences of the decoded image, and
+channels (with --loss-network, that network's statistics at its layers and the encoder's at
+deeper ones); --tv-weight adds the mean squared neighbour differences of the decoded image, and
 --grid-weight the mean square of any pattern at 2, 4 or 8 px periods along x and y. Ctrl-C
 writes a checkpoint and exits with status 130; --resume continues it. A NaN/Inf loss stops the
 run and leaves the last checkpoint intact; a corrupt checkpoint is never rotated over the good
