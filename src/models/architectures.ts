@@ -6,6 +6,11 @@
 export type CutLayer = 'relu1_1' | 'relu2_1' | 'relu3_1' | 'relu4_1' | 'relu5_1';
 export const CUT_LAYERS: readonly CutLayer[] = ['relu1_1', 'relu2_1', 'relu3_1', 'relu4_1', 'relu5_1'];
 
+/** The deepest of some cut layers: how far an encoder must run to tap them all. */
+export function deepestLayer(layers: readonly CutLayer[]): CutLayer {
+  return CUT_LAYERS[Math.max(...layers.map((l) => CUT_LAYERS.indexOf(l)))];
+}
+
 export interface ConvLayer { kind: 'conv'; name: string; k: 1 | 3; relu: boolean; tap?: CutLayer }
 export type Layer = ConvLayer | { kind: 'pool' } | { kind: 'up' };
 

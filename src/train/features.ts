@@ -1,11 +1,11 @@
 import type * as ort from 'onnxruntime-node';
-import { CUT_LAYERS, encoderLayers, type CutLayer, type Layer } from '../models/architectures.js';
+import { encoderLayers, type CutLayer, type Layer } from '../models/architectures.js';
 import type { ConvWeights, EncoderKind } from '../models/canonical-weights.js';
 import { emitLayers, encoderModel } from '../models/graphs.js';
 import { Graph } from '../onnx/graph.js';
 import { createSession, floatTensor, runFloat, type RuntimeOptions } from '../runtime/session.js';
 import { ADAIN_EPS } from '../stylize/features.js';
-import type { LossNetwork } from './step-graph.js';
+import { lossNetworkLayers, type LossNetwork } from './step-graph.js';
 
 export interface StepTargets {
   /** AdaIN output t per sample (style mode) or the content features (reconstruct), [B,C,h,w]. */
@@ -102,8 +102,7 @@ function outputStats(g: Graph, layer: CutLayer, features: string): void {
 /** Style [N,3,H,W] -> the loss network's channel means and stds [N,C_l] at each of its style layers. */
 export function statsModel(net: LossNetwork): Uint8Array {
   const g = new Graph('loss-network-stats');
-  const deepest = CUT_LAYERS[Math.max(...net.styleLayers.map((l) => CUT_LAYERS.indexOf(l)))];
-  const { taps } = emitLayers(g, g.input('style', ['N', 3, 'H', 'W']), encoderLayers(deepest, net.kind !== 'vgg19bn'), net.weights);
+  const { taps } = emitLayers(g, g.input('style', ['N', 3, 'H', 'W']), lossNetworkLayers(net), net.weights);
   for (const layer of net.styleLayers) outputStats(g, layer, taps.get(layer)!);
   return g.toModel();
 }

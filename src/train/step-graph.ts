@@ -1,5 +1,5 @@
 import { UserError } from '../errors.js';
-import { CUT_LAYERS, convNames, decoderLayers, downsampleFactor, encoderLayers, type ConvLayer, type CutLayer, type Layer } from '../models/architectures.js';
+import { convNames, deepestLayer, decoderLayers, downsampleFactor, encoderLayers, type ConvLayer, type CutLayer, type Layer } from '../models/architectures.js';
 import type { ConvWeights, EncoderKind } from '../models/canonical-weights.js';
 import { conv, maxPool2, reflectPad, relu, Tape, upsample2 } from '../nn/backward.js';
 import { Graph } from '../onnx/graph.js';
@@ -89,7 +89,7 @@ export function trainStepModel(spec: TrainStepSpec): Uint8Array {
   const decoded = emit(t, target, decoder, (name) => decoderParams.get(name)!).out;
 
   const tapped = mode === 'style' ? [cut, ...spec.styleLayers] : [cut];
-  const deepest = CUT_LAYERS[Math.max(...tapped.map((l) => CUT_LAYERS.indexOf(l)))];
+  const deepest = deepestLayer(tapped);
   const encoder = encoderLayers(deepest, spec.kind !== 'vgg19bn');
   const { taps } = emit(t, decoded, encoder, (name) => {
     const p = spec.encoder.get(name);
@@ -141,13 +141,17 @@ export function trainStepModel(spec: TrainStepSpec): Uint8Array {
 /** Feed names of a loss network's style statistics start with this. */
 export const LOSS_NETWORK_PREFIX = 'loss_';
 
+/** The loss network's layers, as far as its deepest style layer. */
+export function lossNetworkLayers(ln: LossNetwork): Layer[] {
+  return encoderLayers(deepestLayer(ln.styleLayers), ln.kind !== 'vgg19bn');
+}
+
 /** The loss network run on the decoded image: its layers, weights and tapped features. */
 function lossNetworkTaps(t: Tape, decoded: string, ln: LossNetwork): [Layer[], ConvWeights, Map<CutLayer, string>] {
-  const deepest = CUT_LAYERS[Math.max(...ln.styleLayers.map((l) => CUT_LAYERS.indexOf(l)))];
-  const layers = encoderLayers(deepest, ln.kind !== 'vgg19bn');
+  const layers = lossNetworkLayers(ln);
   const { taps } = emit(t, decoded, layers, (name) => {
     const p = ln.weights.get(name);
-    if (!p) throw new UserError(`training graph: the loss network's weights have no layer '${name}' (needed up to ${deepest})`);
+    if (!p) throw new UserError(`training graph: the loss network's weights have no layer '${name}' (needed up to ${deepestLayer(ln.styleLayers)})`);
     // prefixed: the encoder's initializers carry the same canonical names
     return { w: t.constant(t.g.initializer(`loss.${name}.weight`, p.weight), p.weight.shape), b: t.constant(t.g.initializer(`loss.${name}.bias`, p.bias), p.bias.shape) };
   });
