@@ -16,6 +16,7 @@ import { decoderWeights, encoderWeights, type ConvWeights } from '../src/models/
 import { findModel } from '../src/models/registry.js';
 import { resolveWeightFile } from '../src/models/resolve.js';
 import { calibrate, calibrationPathFor, defaultFloatLayers, readCalibration, selectedRanges, type Calibration } from '../src/quant/calibrate.js';
+import { decoderModel, encoderModel } from '../src/models/graphs.js';
 import { qdqDecoderModel, qdqEncoderModel } from '../src/quant/qdq.js';
 import { stylizeImage } from '../src/stylize/model.js';
 import { Network } from '../src/stylize/network.js';
@@ -60,7 +61,7 @@ async function optimisedOpCounts(model: Uint8Array, name: string): Promise<Map<s
 }
 
 /** The convs the shipped calibration keeps in float on purpose (quant/calibrate.ts defaultFloatLayers says why). */
-const INTENDED_FLOAT = { encoder: ['conv1_1'], decoder: ['dec4_1', 'dec1_2', 'dec1_1'] };
+const INTENDED_FLOAT = { encoder: ['conv1_1', 'conv4_1'], decoder: ['dec4_1', 'dec1_2', 'dec1_1'] };
 
 test('onnxruntime fuses every int8 conv of the encoder and decoder; the only float convs are the intended exceptions', { skip }, async () => {
   assert.deepEqual(calibration.float, INTENDED_FLOAT);
@@ -70,7 +71,7 @@ test('onnxruntime fuses every int8 conv of the encoder and decoder; the only flo
   const e = await optimisedOpCounts(qdqEncoderModel(encLayers, enc, ['relu4_1'], q.encoder), 'encoder');
   const d = await optimisedOpCounts(qdqDecoderModel(decLayers, dec, q.decoder), 'decoder');
   // Q after a float conv whose successor is int8; DQ before a float conv that follows an int8 one
-  // (encoder: conv1_1 -> Q, then int8 to the end -> DQ -> the channel scales undone; decoder: dec4_1 -> Q ... dec2_1 -> DQ ->
+  // (encoder: conv1_1 -> Q, then int8 to conv3_4 -> DQ -> conv4_1 -> the channel scales undone; decoder: dec4_1 -> Q ... dec2_1 -> DQ ->
   // the last upsample in float -> dec1_2 -> dec1_1)
   for (const [name, counts, floats, dq, qs] of [['encoder', e, INTENDED_FLOAT.encoder, 1, 1], ['decoder', d, INTENDED_FLOAT.decoder, 1, 1]] as const) {
     const ops = JSON.stringify(Object.fromEntries(counts));
@@ -79,13 +80,13 @@ test('onnxruntime fuses every int8 conv of the encoder and decoder; the only flo
     assert.equal(counts.get('DequantizeLinear') ?? 0, dq, `${name}: ${ops}`);
     assert.equal(counts.get('QuantizeLinear') ?? 0, qs, `${name}: ${ops}`);
   }
-  // the encoder's conv1_1 has conv0 folded in; its last conv fuses too (its channels equalised)
+  // the encoder's conv1_1 has conv0 folded in
   assert.equal(e.get('QLinearConv'), convs(encLayers) - 1 - INTENDED_FLOAT.encoder.length, JSON.stringify(Object.fromEntries(e)));
   assert.equal(e.get('ConvInteger') ?? 0, 0);
   assert.equal(d.get('QLinearConv'), convs(decLayers) - INTENDED_FLOAT.decoder.length, JSON.stringify(Object.fromEntries(d)));
 });
 
-test('the default float convs: the first encoder conv, the first and last decoder convs, and narrow decoder convs at full resolution', { skip }, () => {
+test('the default float convs: the first and last encoder convs, the first and last decoder convs, and narrow decoder convs at full resolution', { skip }, () => {
   const r41 = defaultFloatLayers(encoderLayers('relu4_1', true), decoderLayers('relu4_1'), dec);
   assert.deepEqual(r41, INTENDED_FLOAT);
   // without weights, or with a decoder whose full-resolution convs are wide (VGG-19's 64 channels), only the roles count
@@ -95,10 +96,12 @@ test('the default float convs: the first encoder conv, the first and last decode
 });
 
 test('the fused last encoder conv gives the features of the exact ConvInteger one (older calibrations) to within its u8 steps', { skip }, async () => {
-  const q = selectedRanges(calibration);
+  const selected = selectedRanges(calibration);
   const encLayers = encoderLayers('relu4_1', true);
   const last = encLayers.filter((l) => l.kind === 'conv').at(-1)!.name;
-  assert.ok(q.encoder.scales[last], `the shipped calibration equalises ${last}`);
+  assert.ok(selected.encoder.scales[last], `the shipped calibration equalises ${last}`);
+  // the last conv in int8 (the default keeps it float now)
+  const q = { encoder: { ...selected.encoder, float: selected.encoder.float?.filter((n) => n !== last) } };
   const { [last]: _, ...olderScales } = q.encoder.scales;
   const older = { ...q.encoder, scales: olderScales };
   assert.equal((await optimisedOpCounts(qdqEncoderModel(encLayers, enc, ['relu4_1'], older), 'encoder-older')).get('ConvInteger'), 1);
@@ -126,6 +129,60 @@ test('the fused last encoder conv gives the features of the exact ConvInteger on
   let err = 0, ref = 0;
   for (let i = 0; i < fused.length; i++) { err += (fused[i] - exact[i]) ** 2; ref += exact[i] ** 2; }
   assert.ok(Math.sqrt(err / ref) < 0.01, `relative RMS error ${Math.sqrt(err / ref).toFixed(4)}`);
+});
+
+/** Runs a one-input model on the CPU and returns its only output. */
+async function runOnce(model: Uint8Array, input: string, data: Float32Array, dims: number[]): Promise<Float32Array> {
+  const s = await ort.InferenceSession.create(model, { intraOpNumThreads: 1, logSeverityLevel: 3 });
+  try {
+    const out = await s.run({ [input]: new ort.Tensor('float32', data, dims) });
+    return Object.values(out)[0].data as Float32Array;
+  } finally {
+    await s.release();
+  }
+}
+
+test('the decoder\'s float tail (one edge pad before the last upsample instead of two reflect pads after it) equals the float decoder except on the outermost pixel ring', { skip }, async () => {
+  const decLayers = decoderLayers('relu4_1');
+  // every conv in float: the graph differs from the fp32 one only by the tail's padding
+  const allFloat = { ranges: {}, scales: {}, float: decLayers.flatMap((l) => (l.kind === 'conv' ? [l.name] : [])) };
+  const h = 8, w = 10, H = 8 * h, W = 8 * w;
+  const features = Float32Array.from({ length: 128 * h * w }, (_, i) => Math.max(0, Math.sin(i * 0.37) * 3 + Math.cos(i * 0.011)));
+  const tail = await runOnce(qdqDecoderModel(decLayers, dec, allFloat), 'features', features, [1, 128, h, w]);
+  const ref = await runOnce(decoderModel(decLayers, dec), 'features', features, [1, 128, h, w]);
+  let inside = 0, ring = 0, scale = 0;
+  for (let c = 0; c < 3; c++) {
+    for (let y = 0; y < H; y++) {
+      for (let x = 0; x < W; x++) {
+        const i = (c * H + y) * W + x, d = Math.abs(tail[i] - ref[i]);
+        scale = Math.max(scale, Math.abs(ref[i]));
+        if (y === 0 || x === 0 || y === H - 1 || x === W - 1) ring = Math.max(ring, d);
+        else inside = Math.max(inside, d);
+      }
+    }
+  }
+  assert.ok(inside < 1e-4 * scale, `inside the ring: max |difference| ${inside} (output up to ${scale})`);
+  // the ring does differ (the tail is in use), and only by a fraction of the output's range
+  assert.ok(ring > 0 && ring < 0.25 * scale, `ring: max |difference| ${ring} (output up to ${scale})`);
+});
+
+test('an int8 encoder whose last conv runs in float gives the fp32 features to within int8 noise, not divided by that conv\'s equalisation scales', { skip }, async () => {
+  const q = selectedRanges(calibration);
+  const encLayers = encoderLayers('relu4_1', true);
+  const last = encLayers.filter((l) => l.kind === 'conv').at(-1)!.name;
+  assert.ok(q.encoder.scales[last], `the shipped calibration equalises ${last}`);
+  const img = await resizeImage(await readImage(path.join(CONTENT_TEST, readdirSync(CONTENT_TEST).sort()[0])), 128, 128);
+  const ref = await runOnce(encoderModel(encLayers, enc, ['relu4_1']), 'image', img.data, [1, 3, 128, 128]);
+  const relRms = (a: Float32Array) => {
+    let err = 0, sq = 0;
+    for (let i = 0; i < a.length; i++) { err += (a[i] - ref[i]) ** 2; sq += ref[i] ** 2; }
+    return Math.sqrt(err / sq);
+  };
+  for (const float of [[], [last]]) {
+    const features = await runOnce(qdqEncoderModel(encLayers, enc, ['relu4_1'], { ...q.encoder, float: ['conv1_1', ...float] }), 'image', img.data, [1, 3, 128, 128]);
+    // int8 noise: ~2% here; features left divided by the scales were 14% off
+    assert.ok(relRms(features) < 0.05, `float [conv1_1, ${float.join(', ')}]: relative RMS error vs fp32 ${relRms(features).toFixed(4)}`);
+  }
 });
 
 /** `n` pairs spread evenly over the sorted test folders, at 256x256. */
@@ -184,10 +241,11 @@ const meanPsnr = (q: PairQuality[]) => sum(q.map((r) => r.psnr)) / q.length;
 const distanceRatio = (q: PairQuality[], k: 'style' | 'content') => sum(q.map((r) => r[k][1])) / sum(q.map((r) => r[k][0]));
 
 // What int8 now reaches on these 16 pairs (styles through the float encoder, Network.encodeStyle;
-// conv1_1, dec4_1, dec1_2, dec1_1 float; the last encoder conv fused, its channels equalised),
-// with the session-9 decoder: min 25.6 dB (the caterpillar under van Gogh's houses, a
-// low-contrast photo whose error sits in flat areas; 25.7 with session 8's, 27.2 with session
-// 3's), mean 36.0 dB, distances within 1.6%. Earlier states: the exact, 2x slower ConvInteger last conv of
+// conv1_1, conv4_1, dec4_1, dec1_2, dec1_1 float, the decoder's float tail padded at the low
+// resolution), with the session-9 decoder: min 26.4 dB (the caterpillar under van Gogh's houses, a
+// low-contrast photo whose error sits in flat areas), mean 36.6 dB, distances within 1.4%; 2/16
+// under 32 dB. With the last encoder conv fused into int8 (its channels equalised): min 25.6, mean
+// 36.0, 3/16 under 32 (25.7 with session 8's decoder, 27.2 with session 3's). Earlier states: the exact, 2x slower ConvInteger last conv of
 // session 6 gave mean 36.3; styles through the int8 encoder mean 34.2, and the first all-int8
 // graph with percentile ranges everywhere mean 32.3: the mean bound is the one that catches
 // such regressions, the per-pair floor a broken pair.
@@ -202,7 +260,7 @@ test('int8 quality guard: every pair >= 25 dB and mean >= 35.5 dB vs fp32, judge
 // low-contrast photos under high-contrast styles (tar36 x the wave 28.0, the caterpillar x van
 // Gogh's houses 25.6; ArtFlow maxresdefault x AesUST 18 at 31.9; session-9 decoder), where AdaIN amplifies the content encoder's error (int8 encoder alone: ~29 dB there)
 // and the decoder's; kept visible here until it passes.
-test('int8 quality gate of the issue: every pair >= 32 dB vs fp32, judge distances (summed over pairs) within 3%', { skip: noData, todo: '3 of these 16 pairs are under 32 dB (scripts/int8-quality.ts --diagonal 16)' }, async () => {
+test('int8 quality gate of the issue: every pair >= 32 dB vs fp32, judge distances (summed over pairs) within 3%', { skip: noData, todo: '2 of these 16 pairs are under 32 dB (scripts/int8-quality.ts --diagonal 16)' }, async () => {
   const q = await measureQuality();
   for (const r of q) assert.ok(r.psnr >= 32, `${r.name}: PSNR ${r.psnr.toFixed(2)} dB`);
   for (const k of ['style', 'content'] as const) assert.ok(Math.abs(distanceRatio(q, k) - 1) <= 0.03, `${k} distance int8/fp32 = ${distanceRatio(q, k).toFixed(4)}`);

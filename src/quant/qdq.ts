@@ -185,6 +185,33 @@ function floatConv(g: Graph, x: string, name: string, p: ConvParams, relu: boole
   return relu ? g.op('Relu', [y]) : y;
 }
 
+/** Whether `rest` (what follows an upsampling) is two float 3x3 convs ending the network: see floatTail. */
+function isFloatTail(rest: readonly Layer[], floats: ReadonlySet<string>): boolean {
+  return rest.length === 2 && rest.every((l) => l.kind === 'conv' && l.k === 3 && floats.has(l.name));
+}
+
+/**
+ * upsample -> pad -> conv a -> pad -> conv b, all float at the full resolution, with one pad at
+ * the low resolution instead of two at the full one. A reflect pad of a nearest-upsampled map is
+ * its edge pad (the border rows come in equal pairs), so edge-padding the small map by 1 and
+ * upsampling gives the map edge-padded by 2: conv a then needs no pad, and its one-pixel ring
+ * feeds conv b in place of b's reflect pad. The inside of a's output is exact; only b's outermost
+ * pixel ring differs from the float graph (it sees a's edge values where reflection would give the
+ * next row in). Two full-resolution Pads and the layout reorders onnxruntime puts around them
+ * were ~30% of the int8 decoder's time at 512x512.
+ */
+function floatTail(g: Graph, x: string, a: ConvLayer, pa: ConvParams, b: ConvLayer, pb: ConvParams): { a: string; b: string } {
+  const conv = (input: string, name: string, p: ConvParams, relu: boolean) => {
+    const y = g.op('Conv', [input, g.initializer(`${name}.weight`, p.weight), g.initializer(`${name}.bias`, p.bias)], {
+      kernel_shape: { ints: [3, 3] }, pads: { ints: [0, 0, 0, 0] }, strides: { ints: [1, 1] },
+    });
+    return relu ? g.op('Relu', [y]) : y;
+  };
+  const canvas = upsample2(g, g.op('Pad', [x, g.int64([0, 0, 1, 1, 0, 0, 1, 1])], { mode: { s: 'edge' } }));
+  const ya = conv(canvas, a.name, pa, a.relu);
+  return { a: ya, b: conv(ya, b.name, pb, b.relu) };
+}
+
 /** The value flowing between layers: quantised (u8) or float, and the point whose range quantises it. */
 type Flow = { q: QValue; scale: number } | { f: string; point: string };
 
@@ -213,10 +240,16 @@ function emitQdqLayers(g: Graph, x: string, layers: readonly Layer[], w: ConvWei
   const asF = (v: Flow): string => ('q' in v ? dequantize(g, v.q) : v.f);
   const exported = (v: Flow): QValue | string => ('q' in v ? v.q : v.f);
   let v: Flow = floats.has(layers.find((l) => l.kind === 'conv')?.name ?? '') ? { f: x, point: INPUT_POINT } : asQ({ f: x, point: INPUT_POINT });
-  for (const l of layers) {
+  for (const [i, l] of layers.entries()) {
     // Pool and upsample keep the scale: max and nearest copy values, they do not compute new ones.
     if (l.kind === 'pool') v = 'q' in v ? { ...v, q: { ...v.q, value: maxPool2(g, v.q.value) } } : { ...v, f: maxPool2(g, v.f) };
-    else if (l.kind === 'up') {
+    else if (l.kind === 'up' && !floatLast && isFloatTail(layers.slice(i + 1), floats)) {
+      const [a, b] = layers.slice(i + 1) as ConvLayer[];
+      const y = floatTail(g, asF(v), a, w.get(a.name)!, b, w.get(b.name)!);
+      if (a.tap) taps.set(a.tap, y.a);
+      if (b.tap) taps.set(b.tap, y.b);
+      return { out: y.b, taps };
+    } else if (l.kind === 'up') {
       // before a float conv, dequantise at the small end: onnxruntime's u8 Resize is ~3x slower
       // than its float one, and the DQ then runs on a quarter of the pixels
       const next = nextConv(layers, l);
@@ -289,22 +322,26 @@ export function foldInputConv(layers: readonly Layer[], w: ConvWeights): { layer
  * each channel divided by its own range (equalised), so the last conv fuses into a QLinearConv
  * like the others and the output is multiplied back: in effect one u8 step per channel. Without
  * them (calibrations before session 7) the last conv is a ConvInteger with a float output,
- * exact but several times slower (onnxruntime runs ConvInteger unfused).
+ * exact but several times slower (onnxruntime runs ConvInteger unfused). The default calibration
+ * keeps the last conv in float instead (calibrate.ts defaultFloatLayers), which is exact.
  */
 export function qdqEncoderModel(allLayers: readonly Layer[], allWeights: ConvWeights, outputs: readonly CutLayer[], q: NetworkQuant): Uint8Array {
   const g = new Graph('encoder_int8');
   const x = g.input('image', ['N', 3, 'H', 'W']);
   const last = allLayers.filter((l): l is ConvLayer => l.kind === 'conv').at(-1)!;
-  const lastScales = q.scales[last.name];
+  // a float last conv needs no equalised output (nothing quantises it), and unequalised it needs no Mul after it
+  const { [last.name]: _, ...unequalisedLast } = q.scales;
+  const scales = q.float?.includes(last.name) ? unequalisedLast : q.scales;
+  const lastScales = scales[last.name];
   const equalisedLast = lastScales !== undefined;
-  const { layers, weights: w } = foldInputConv(allLayers, equalizeWeights(allLayers, allWeights, q.scales));
-  const { taps } = emitQdqLayers(g, scaleInput(g, x, q.scales), layers, w, q.ranges, 'encoder', new Set(q.float), !equalisedLast);
+  const { layers, weights: w } = foldInputConv(allLayers, equalizeWeights(allLayers, allWeights, scales));
+  const { taps } = emitQdqLayers(g, scaleInput(g, x, scales), layers, w, q.ranges, 'encoder', new Set(q.float), !equalisedLast);
   for (const t of outputs) {
     const v = taps.get(t)!;
-    if (typeof v === 'string') g.output(v, t);
-    else if (equalisedLast && t === last.tap) g.output(outputScale(g, dequantize(g, v), last.name, lastScales), t);
-    else if (equalisedLast) throw new Error(`encoder: ${t} is not the last layer, whose scales alone the graph undoes`);
-    else g.output(dequantize(g, v), t);
+    const f = typeof v === 'string' ? v : dequantize(g, v);
+    if (!equalisedLast) g.output(f, t);
+    else if (t === last.tap) g.output(outputScale(g, f, last.name, lastScales), t);
+    else throw new Error(`encoder: ${t} is not the last layer, whose scales alone the graph undoes`);
   }
   return g.toModel();
 }
