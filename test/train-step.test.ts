@@ -7,7 +7,8 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type * as ort from 'onnxruntime-node';
 import { UserError } from '../src/errors.js';
-import type { CutLayer } from '../src/models/architectures.js';
+import { encoderLayers, type CutLayer } from '../src/models/architectures.js';
+import { encoderModel } from '../src/models/graphs.js';
 import { decoderWeights, encoderWeights } from '../src/models/canonical-weights.js';
 import { createSession, floatTensor } from '../src/runtime/session.js';
 import { TargetEncoder } from '../src/train/features.js';
@@ -162,4 +163,70 @@ test('a loss network with the encoder\'s weights gives the PyTorch step of the e
   } finally {
     await targets.dispose();
   }
+});
+
+// --photo-content-weight: the loss network's features of the decoded image against those of the
+// content image. Its value against an independent run of that network, its gradient against
+// central finite differences of the step's own loss (the other terms weighted 0).
+test('the photo content loss is the MSE of the loss network\'s features of the decoded and the content image, and its gradient matches finite differences', async () => {
+  const c = manifest.cases.r41_style_mse;
+  const { spec, params } = await setup(c);
+  const lossLayers: CutLayer[] = ['relu1_1', 'relu2_1', 'relu3_1'];
+  const encFile = join(ROOT, manifest.encoder);
+  const lossWeights = encoderWeights('cd16x', 'relu3_1', await readWeights(encFile), encFile);
+  const lossNetwork = { kind: 'cd16x' as const, weights: lossWeights, styleLayers: lossLayers };
+  const own: CutLayer[] = ['relu4_1'];
+  const content = load(manifest.images.content), style = load(manifest.images.style);
+  const targets = await TargetEncoder.create('cd16x', c.cut, own, spec.encoder, { threads: 1 }, lossNetwork, true);
+  const features = await createSession(encoderModel(encoderLayers('relu3_1', true), lossWeights, ['relu3_1']), { threads: 1 });
+  const relu31 = async (images: Float32Array) => (await features.run({ image: floatTensor(images, content.dims) })).relu3_1.data as Float32Array;
+  try {
+    const got = await targets.targets(content.data, style.data, content.dims);
+    const photo = await relu31(content.data);
+    assert.ok(got.lossContent && maxAbsDiff(got.lossContent, photo) <= 1e-5 * maxAbs(photo), 'the target encoder gives the loss network\'s features of the content images');
+
+    const session = await createSession(trainStepModel({ ...spec, styleLayers: own, lossNetwork, contentWeight: 0, styleWeight: 0, photoContentWeight: 1 }), { threads: 1 });
+    const feeds: Record<string, ort.Tensor> = { ...params, target: floatTensor(got.target, load(c.inputs.target).dims) };
+    for (const l of own) {
+      feeds[`style_mean_${l}`] = floatTensor(got.styleMean.get(l)!, [c.batch, got.styleMean.get(l)!.length / c.batch]);
+      feeds[`style_std_${l}`] = floatTensor(got.styleStd.get(l)!, [c.batch, got.styleStd.get(l)!.length / c.batch]);
+    }
+    for (const l of lossLayers) {
+      feeds[`loss_style_mean_${l}`] = floatTensor(got.lossMean.get(l)!, [c.batch, got.lossMean.get(l)!.length / c.batch]);
+      feeds[`loss_style_std_${l}`] = floatTensor(got.lossStd.get(l)!, [c.batch, got.lossStd.get(l)!.length / c.batch]);
+    }
+    feeds.loss_content_relu3_1 = floatTensor(photo, [c.batch, photo.length / (c.batch * (c.height / 4) * (c.width / 4)), c.height / 4, c.width / 4]);
+    const run = async () => session.run(feeds);
+    const out = await run();
+    const loss = (out.loss.data as Float32Array)[0], term = (out.photo_content_loss.data as Float32Array)[0];
+    assert.equal(loss, term, 'with the other weights 0 the loss is the photo term');
+    const decoded = await relu31(out.decoded.data as Float32Array);
+    const mse = decoded.reduce((s, v, i) => s + (v - photo[i]) ** 2, 0) / decoded.length;
+    assert.ok(Math.abs(term - mse) <= 1e-4 * mse, `photo content loss ${term} vs the features' MSE ${mse}`);
+
+    // biases and weights at both ends of the decoder, each at its largest gradient (float32 losses: the best signal to noise)
+    for (const param of ['dec1_1.bias', 'dec1_1.weight', 'dec2_1.bias', 'dec4_1.weight']) {
+      const grad = out[`grad:${param}`].data as Float32Array;
+      const index = grad.reduce((best, g, i) => (Math.abs(g) > Math.abs(grad[best]) ? i : best), 0);
+      const h = 1e-3;
+      const data = feeds[param].data as Float32Array;
+      const v = data[index];
+      data[index] = v + h;
+      const up = ((await run()).loss.data as Float32Array)[0];
+      data[index] = v - h;
+      const down = ((await run()).loss.data as Float32Array)[0];
+      data[index] = v;
+      const numeric = (up - down) / (2 * h), analytic = grad[index];
+      assert.ok(Math.abs(numeric - analytic) <= 0.02 * Math.max(Math.abs(numeric), 1e-3 * term), `${param}[${index}]: gradient ${analytic} vs finite difference ${numeric}`);
+    }
+    await session.release();
+  } finally {
+    await targets.dispose();
+    await features.release();
+  }
+});
+
+test('the photo content loss needs a loss network', async () => {
+  const { spec } = await setup(manifest.cases.r41_style_mse);
+  assert.throws(() => trainStepModel({ ...spec, photoContentWeight: 1 }), (e: unknown) => e instanceof UserError && /loss network/.test(e.message));
 });

@@ -126,7 +126,7 @@ test('--tv-weight and --grid-weight add their terms to the loss, logged unweight
   assert.ok(logged.every((l) => typeof l.tv_loss === 'number' && typeof l.grid_loss === 'number'));
 });
 
-test('--loss-network vgg19-r31: the style loss is the judge\'s style distance (the same VGG-19 layers), not the encoder\'s', { skip }, async () => {
+test('--loss-network vgg19-r31: the style loss is the judge\'s style distance (the same VGG-19 layers), not the encoder\'s; --photo-content-weight adds the judge\'s content distance', { skip }, async () => {
   const val = { valContent: path.join(SHARED, 'data/content/test'), valStyle: path.join(SHARED, 'data/style/test'), valEvery: 1, valPairs: 4, bestBy: 'judge' as const };
   // cd16x-r31's style layers are all within the loss network's: the style loss is VGG-19's alone
   const run = async (name: string, lossNetwork?: string) => {
@@ -140,6 +140,17 @@ test('--loss-network vgg19-r31: the style loss is the judge\'s style distance (t
   assert.ok(Math.abs(measured.style - measured.judge) <= 0.03 * measured.judge, `style loss ${measured.style} vs judge ${measured.judge}`);
   const own = await run('own-network');
   assert.ok(Math.abs(own.style - own.judge) > 0.3 * own.judge, `without a loss network the style loss (${own.style}) is the encoder's, not the judge's (${own.judge})`);
+  // --photo-content-weight: with the judge as the loss network, the photo term is the judge's content distance
+  const photoOut = path.join(tmp, 'photo-content');
+  const steps: { loss: number; content_loss: number; style_loss: number; photo_content_loss: number }[] = [];
+  await train(config(photoOut, { encoder: 'cd16x-r31', init: path.join(ROOT, 'models/cd16x-r31.decoder.safetensors'), crop: 64, loadSize: 64, iterations: 1, lr: 1e-12, lossNetwork: 'vgg19-r31', photoContentWeight: 3, ...val }), { onStep: (_s, v) => steps.push(v) });
+  const pv = readFileSync(path.join(photoOut, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, number>).find((l) => l.val_loss !== undefined)!;
+  assert.ok(Math.abs(pv.val_photo_content_loss - pv.val_judge_content) <= 0.03 * pv.val_judge_content, `photo content loss ${pv.val_photo_content_loss} vs judge content ${pv.val_judge_content}`);
+  for (const v of steps) {
+    const sum = v.content_loss + 10 * v.style_loss + 3 * v.photo_content_loss;
+    assert.ok(v.photo_content_loss > 0 && Math.abs(v.loss - sum) <= 1e-4 * v.loss, `loss ${v.loss} vs the weighted sum ${sum}`);
+  }
+  await assert.rejects(train(config(path.join(tmp, 'photo-no-network'), { photoContentWeight: 1 })), (e: unknown) => e instanceof UserError && /--photo-content-weight .* --loss-network/.test(e.message));
   await assert.rejects(train(config(path.join(tmp, 'loss-network-recon'), { mode: 'reconstruct', lossNetwork: 'vgg19-r31' })), (e: unknown) => e instanceof UserError && /--loss-network .* needs --mode style/.test(e.message));
   await assert.rejects(train(config(path.join(tmp, 'loss-network-unknown'), { lossNetwork: 'vgg99' })), (e: unknown) => e instanceof UserError && /unknown model "vgg99"/.test(e.message));
 });

@@ -23,6 +23,7 @@ export function trainCommand(): Command {
     .option('--style-weight <w>', 'weight of the style loss', parseNumber('a weight', 0), 10)
     .option('--content-weight <w>', 'weight of the content loss', parseNumber('a weight', 0), 1)
     .option('--loss-network <model>', 'a model from `adain models` whose encoder measures the style loss at relu1_1..its AdaIN layer, in place of the encoder\'s own layers there (e.g. vgg19-r31: the paper\'s VGG-19 as the loss network of a cd16x decoder)')
+    .option('--photo-content-weight <w>', 'weight of a content loss to the content image itself, measured by --loss-network at its deepest layer (with vgg19-r31: the judge\'s content distance of `adain eval`)', parseNumber('a weight', 0), 0)
     .option('--tv-weight <w>', 'weight of a total-variation loss on the decoded image (against grid artefacts)', parseNumber('a weight', 0), 0)
     .option('--grid-weight <w>', 'weight of a loss on the decoded luminance\'s energy at 2, 4 and 8 px periods (the upsampling grid; eval\'s grid_score)', parseNumber('a weight', 0), 0)
     .addOption(new Option('--style-loss <kind>', 'mse: the paper; rms: the seed (sqrt of each term)').choices(['mse', 'rms']).default('mse'))
@@ -53,7 +54,8 @@ export function trainCommand(): Command {
 Losses (mean reductions): content = mean((f(g(t)) - t)^2) at the AdaIN layer; style = sum over
 relu1_1..the AdaIN layer of mean((mu - mu_s)^2) + mean((sigma - sigma_s)^2), means over batch and
 channels (with --loss-network, that network's statistics at its layers and the encoder's at
-deeper ones); --tv-weight adds the mean squared neighbour differences of the decoded image, and
+deeper ones); --photo-content-weight adds mean((l(g(t)) - l(c))^2), l the loss network to its
+deepest layer and c the content image (the AdaIN content loss pulls towards t instead); --tv-weight adds the mean squared neighbour differences of the decoded image, and
 --grid-weight the mean square of any pattern at 2, 4 or 8 px periods along x and y. Ctrl-C
 writes a checkpoint and exits with status 130; --resume continues it. A NaN/Inf loss stops the
 run and leaves the last checkpoint intact; a corrupt checkpoint is never rotated over the good

@@ -1,5 +1,5 @@
 import type * as ort from 'onnxruntime-node';
-import { encoderLayers, type CutLayer, type Layer } from '../models/architectures.js';
+import { deepestLayer, encoderLayers, type CutLayer, type Layer } from '../models/architectures.js';
 import type { ConvWeights, EncoderKind } from '../models/canonical-weights.js';
 import { emitLayers, encoderModel } from '../models/graphs.js';
 import { Graph } from '../onnx/graph.js';
@@ -16,6 +16,8 @@ export interface StepTargets {
   /** The loss network's statistics of the style images per layer, [B,C_l] each (with a loss network). */
   lossMean: Map<CutLayer, Float32Array>;
   lossStd: Map<CutLayer, Float32Array>;
+  /** The loss network's features of the content images at its deepest layer (with a photo content loss). */
+  lossContent?: Float32Array;
 }
 
 /**
@@ -33,10 +35,15 @@ export class TargetEncoder {
     readonly cut: CutLayer,
     readonly styleLayers: CutLayer[],
     readonly lossLayers: CutLayer[],
+    private readonly photoContent: boolean,
   ) {}
 
-  /** `lossNetwork`: a second network whose statistics of the style images the loss also matches (step-graph.ts LossNetwork). */
-  static async create(kind: EncoderKind, cut: CutLayer, styleLayers: CutLayer[], weights: ConvWeights, opts: RuntimeOptions, lossNetwork?: LossNetwork): Promise<TargetEncoder> {
+  /**
+   * `lossNetwork`: a second network whose statistics of the style images the loss also matches
+   * (step-graph.ts LossNetwork); `photoContent`: it also gives its features of the content images
+   * (the photo content loss).
+   */
+  static async create(kind: EncoderKind, cut: CutLayer, styleLayers: CutLayer[], weights: ConvWeights, opts: RuntimeOptions, lossNetwork?: LossNetwork, photoContent = false): Promise<TargetEncoder> {
     const layers = encoderLayers(cut, kind !== 'vgg19bn');
     const sessions: ort.InferenceSession[] = [];
     const open = async (model: Uint8Array) => {
@@ -52,8 +59,9 @@ export class TargetEncoder {
     const contentOnly = await open(encoderModel(layers, weights, [cut]));
     // style mode (reconstruct has no style layers); with a loss network the encoder may add no layer of its own
     const styled = styleLayers.length || lossNetwork ? await open(targetsModel(layers, weights, cut, styleLayers)) : null;
-    const lossStats = lossNetwork?.styleLayers.length ? await open(statsModel(lossNetwork)) : null;
-    return new TargetEncoder(contentOnly, styled, lossStats, cut, styleLayers, lossNetwork?.styleLayers ?? []);
+    const photo = photoContent && lossNetwork !== undefined;
+    const lossStats = lossNetwork?.styleLayers.length ? await open(statsModel(lossNetwork, photo)) : null;
+    return new TargetEncoder(contentOnly, styled, lossStats, cut, styleLayers, lossNetwork?.styleLayers ?? [], photo);
   }
 
   async targets(content: Float32Array, style: Float32Array | undefined, dims: number[]): Promise<StepTargets> {
@@ -65,8 +73,15 @@ export class TargetEncoder {
     }
     const out = await this.styled.run({ content: floatTensor(content, dims), style: floatTensor(style, dims) });
     collectStats(out, this.styleLayers, styleMean, styleStd);
-    if (this.lossStats) collectStats(await this.lossStats.run({ style: floatTensor(style, dims) }), this.lossLayers, lossMean, lossStd);
-    return { target: out.target.data as Float32Array, styleMean, styleStd, lossMean, lossStd };
+    let lossContent: Float32Array | undefined;
+    if (this.lossStats) {
+      const feeds: Record<string, ort.Tensor> = { style: floatTensor(style, dims) };
+      if (this.photoContent) feeds.content = floatTensor(content, dims);
+      const lossOut = await this.lossStats.run(feeds);
+      collectStats(lossOut, this.lossLayers, lossMean, lossStd);
+      if (this.photoContent) lossContent = lossOut[`content_${deepestLayer(this.lossLayers)}`].data as Float32Array;
+    }
+    return { target: out.target.data as Float32Array, styleMean, styleStd, lossMean, lossStd, lossContent };
   }
 
   async dispose(): Promise<void> {
@@ -99,11 +114,24 @@ function outputStats(g: Graph, layer: CutLayer, features: string): void {
   g.output(flat(s.std), `style_std_${layer}`, ['N', 'C']);
 }
 
-/** Style [N,3,H,W] -> the loss network's channel means and stds [N,C_l] at each of its style layers. */
-export function statsModel(net: LossNetwork): Uint8Array {
+/**
+ * Style [N,3,H,W] -> the loss network's channel means and stds [N,C_l] at each of its style layers;
+ * with `photoContent` also content [N,3,H,W] -> its features `content_<deepest layer>`, in the
+ * same run (the two batches as one).
+ */
+export function statsModel(net: LossNetwork, photoContent = false): Uint8Array {
   const g = new Graph('loss-network-stats');
-  const { taps } = emitLayers(g, g.input('style', ['N', 3, 'H', 'W']), lossNetworkLayers(net), net.weights);
-  for (const layer of net.styleLayers) outputStats(g, layer, taps.get(layer)!);
+  const style = g.input('style', ['N', 3, 'H', 'W']);
+  const input = photoContent ? g.op('Concat', [g.input('content', ['N', 3, 'H', 'W']), style], { axis: { i: 0 } }) : style;
+  const { taps } = emitLayers(g, input, lossNetworkLayers(net), net.weights);
+  // [content half, style half] of a tap (the whole tap without content)
+  const halves = (layer: CutLayer) => (photoContent ? g.opMulti('Split', [taps.get(layer)!], 2, { axis: { i: 0 } }) : ['', taps.get(layer)!]);
+  const deepest = deepestLayer(net.styleLayers);
+  for (const layer of net.styleLayers) {
+    const [c, s] = halves(layer);
+    outputStats(g, layer, s);
+    if (photoContent && layer === deepest) g.output(c, `content_${deepest}`, ['N', 'C', 'h', 'w']);
+  }
   return g.toModel();
 }
 

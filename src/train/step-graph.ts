@@ -13,17 +13,23 @@ import { contentLoss, gridLoss, pixelLoss, styleLoss, totalVariationLoss, weight
  * Inputs:  `${name}.weight` / `${name}.bias` of every decoder conv (fed each step);
  *          `target` [B,C,h,w]: the AdaIN output t (style mode) or the content features (reconstruct);
  *          style mode: `style_mean_<layer>`, `style_std_<layer>` [B,C_l] for each style layer,
- *          and with a loss network `loss_style_mean_<layer>`, `loss_style_std_<layer>` for each of its layers;
+ *          and with a loss network `loss_style_mean_<layer>`, `loss_style_std_<layer>` for each of its layers,
+ *          and with photoContentWeight `loss_content_<layer>` [B,C,H/f,W/f], that network's features of
+ *          the content images at its deepest layer;
  *          reconstruct mode: `content` [B,3,H,W], the content image.
  * Outputs: `loss`, `content_loss`, `style_loss` (scalars; reconstruct mode also `pixel_loss`;
- *          with tvWeight > 0 also `tv_loss`, with gridWeight > 0 `grid_loss`, both unweighted),
+ *          with tvWeight > 0 also `tv_loss`, with gridWeight > 0 `grid_loss`, with photoContentWeight > 0
+ *          `photo_content_loss`, all unweighted),
  *          `decoded` [B,3,H,W], and `grad:${name}.weight` / `grad:${name}.bias` per decoder conv.
  *
  * Losses (reductions in train/losses.ts):
- *   style mode:       loss = contentWeight * content + styleWeight * style [+ tvWeight * tv] [+ gridWeight * grid],
+ *   style mode:       loss = contentWeight * content + styleWeight * style [+ tvWeight * tv] [+ gridWeight * grid]
+ *                     [+ photoContentWeight * photo],
  *                     content = MSE(f_cut(g(t)), t), style = sum over styleLayers of the
  *                     mean and std terms ('mse' or 'rms'), the layers of a loss network
  *                     (spec.lossNetwork, measured on g(t) by that network) counted beside the encoder's;
+ *                     photo = MSE(l(g(t)), l(c)), l the loss network to its deepest layer: the distance to
+ *                     the content image itself rather than to t (the judge's content distance when l is the judge);
  *   reconstruct mode: loss = contentWeight * content, content = MSE(f_cut(g(t)), t) + MSE(g(t), c)
  *                     (feature plus pixel reconstruction); style_loss is 0.
  * The encoder is frozen (its weights are initializers); gradients flow through it to g(t).
@@ -56,6 +62,13 @@ export interface TrainStepSpec {
    * then holds only the encoder's layers that the loss network does not reach.
    */
   lossNetwork?: LossNetwork;
+  /**
+   * Weight of the photo content loss (needs lossNetwork): the loss network's features of the
+   * decoded image against those of the content image, at its deepest style layer. The AdaIN content
+   * loss pulls towards t, whose structure the cut's features carry only loosely; this one keeps the
+   * content image's structure as the loss network sees it. 0 or absent: none.
+   */
+  photoContentWeight?: number;
   /** The provider the graph will run on (default: the runtime's default), for its workarounds. */
   executionProvider?: string;
 }
@@ -107,9 +120,19 @@ export function trainStepModel(spec: TrainStepSpec): Uint8Array {
     });
     const own = styleTerms(spec.styleLayers, encoder, spec.encoder, taps, '');
     const ln = spec.lossNetwork;
-    const measured = ln ? styleTerms(ln.styleLayers, ...lossNetworkTaps(t, decoded, ln), LOSS_NETWORK_PREFIX) : [];
+    const lossTaps = ln ? lossNetworkTaps(t, decoded, ln) : undefined;
+    const measured = ln && lossTaps ? styleTerms(ln.styleLayers, ...lossTaps, LOSS_NETWORK_PREFIX) : [];
     style = styleLoss(t, [...measured, ...own], spec.styleLoss);
     const terms: [string, number][] = [[contentTerm, spec.contentWeight], [style, spec.styleWeight]];
+    if (spec.photoContentWeight) {
+      if (!ln || !lossTaps) throw new UserError('training graph: the photo content loss is measured by a loss network: give one');
+      const layer = deepestLayer(ln.styleLayers);
+      const f = downsampleFactor(layer);
+      const photoTarget = t.input(`${LOSS_NETWORK_PREFIX}content_${layer}`, [n, tapChannels(lossTaps[0], lossTaps[1], layer), height / f, width / f]);
+      const photo = contentLoss(t, lossTaps[2].get(layer)!, photoTarget);
+      g.output(photo, 'photo_content_loss', []);
+      terms.push([photo, spec.photoContentWeight]);
+    }
     if (spec.tvWeight) {
       const tv = totalVariationLoss(t, decoded);
       g.output(tv, 'tv_loss', []);

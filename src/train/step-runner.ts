@@ -1,5 +1,5 @@
 import * as ort from 'onnxruntime-node';
-import { downsampleFactor, type CutLayer } from '../models/architectures.js';
+import { deepestLayer, downsampleFactor, type CutLayer } from '../models/architectures.js';
 import type { ConvWeights, EncoderKind } from '../models/canonical-weights.js';
 import { createSession } from '../runtime/session.js';
 import { TargetEncoder } from './features.js';
@@ -23,6 +23,8 @@ export interface StepRunnerSpec {
   styleWeight: number;
   tvWeight: number;
   gridWeight?: number;
+  /** Weight of the photo content loss (step-graph.ts; needs lossNetwork). */
+  photoContentWeight?: number;
   batch: number;
   crop: number;
   threads: number;
@@ -31,7 +33,7 @@ export interface StepRunnerSpec {
 }
 
 /** The mean losses over a set of batches (validation, or the objective on any fixed pairs). */
-export interface MeanLosses { loss: number; content_loss: number; style_loss: number; tv_loss: number; grid_loss: number; pairs: number }
+export interface MeanLosses extends StepLosses { pairs: number }
 
 /**
  * One training step's graph with its targets: encodes a batch's content and style
@@ -48,11 +50,11 @@ export class StepRunner {
 
   static async create(spec: StepRunnerSpec): Promise<StepRunner> {
     const threads = { threads: spec.threads, executionProvider: spec.executionProvider };
-    const targets = await TargetEncoder.create(spec.kind, spec.cut, spec.styleLayers, spec.encoder, threads, spec.lossNetwork);
+    const targets = await TargetEncoder.create(spec.kind, spec.cut, spec.styleLayers, spec.encoder, threads, spec.lossNetwork, (spec.photoContentWeight ?? 0) > 0);
     const session = await createSession(trainStepModel({
       kind: spec.kind, cut: spec.cut, styleLayers: spec.styleLayers, encoder: spec.encoder, batch: spec.batch, height: spec.crop, width: spec.crop,
       lossNetwork: spec.lossNetwork, mode: spec.mode, styleLoss: spec.styleLoss, contentWeight: spec.contentWeight, styleWeight: spec.styleWeight, tvWeight: spec.tvWeight, gridWeight: spec.gridWeight ?? 0,
-      executionProvider: spec.executionProvider,
+      photoContentWeight: spec.photoContentWeight ?? 0, executionProvider: spec.executionProvider,
       decoderShapes: new Map([...spec.decoder].map(([n, p]) => [n, { weight: p.weight.shape, bias: p.bias.shape }])),
     }), threads);
     // Weights are fed as tensors over the very arrays Adam updates in place: nothing is rebuilt per step.
@@ -79,14 +81,19 @@ export class StepRunner {
       }
     };
     statsFeeds(styleLayers, t.styleMean, t.styleStd, '');
-    if (mode === 'style' && this.spec.lossNetwork) statsFeeds(this.spec.lossNetwork.styleLayers, t.lossMean, t.lossStd, LOSS_NETWORK_PREFIX);
+    const ln = this.spec.lossNetwork;
+    if (mode === 'style' && ln) statsFeeds(ln.styleLayers, t.lossMean, t.lossStd, LOSS_NETWORK_PREFIX);
+    if (mode === 'style' && ln && t.lossContent) {
+      const layer = deepestLayer(ln.styleLayers), f = downsampleFactor(layer);
+      feeds[`${LOSS_NETWORK_PREFIX}content_${layer}`] = new ort.Tensor('float32', t.lossContent, [B, t.lossContent.length / (B * (S / f) ** 2), S / f, S / f]);
+    }
     if (mode === 'reconstruct') feeds.content = new ort.Tensor('float32', b.content, [B, 3, S, S]);
     return this.session.run(feeds);
   }
 
   /** The mean of each loss over `batches`, and the decoded images of the first batch (for a grid) or, with `keepDecoded`, of every batch. */
   async meanLosses(batches: readonly TrainingBatch[], keepDecoded = false): Promise<{ losses: MeanLosses; decoded: Float32Array[] }> {
-    const losses: MeanLosses = { loss: 0, content_loss: 0, style_loss: 0, tv_loss: 0, grid_loss: 0, pairs: batches.length * this.spec.batch };
+    const losses: MeanLosses = { loss: 0, content_loss: 0, style_loss: 0, tv_loss: 0, grid_loss: 0, photo_content_loss: 0, pairs: batches.length * this.spec.batch };
     const decoded: Float32Array[] = [];
     for (const b of batches) {
       const out = await this.run(b);
@@ -103,14 +110,15 @@ export class StepRunner {
   }
 }
 
-const LOSS_KEYS = ['loss', 'content_loss', 'style_loss', 'tv_loss', 'grid_loss'] as const;
+const LOSS_KEYS = ['loss', 'content_loss', 'style_loss', 'tv_loss', 'grid_loss', 'photo_content_loss'] as const;
 export type StepLosses = Record<(typeof LOSS_KEYS)[number], number>;
 
-/** A step's losses; the optional terms (tv, grid) are 0 when the graph has none. */
+/** A step's losses; the optional terms (tv, grid, photo content) are 0 when the graph has none. */
 export function stepLosses(out: ort.InferenceSession.ReturnType): StepLosses {
   return {
     loss: scalar(out.loss), content_loss: scalar(out.content_loss), style_loss: scalar(out.style_loss),
     tv_loss: out.tv_loss ? scalar(out.tv_loss) : 0, grid_loss: out.grid_loss ? scalar(out.grid_loss) : 0,
+    photo_content_loss: out.photo_content_loss ? scalar(out.photo_content_loss) : 0,
   };
 }
 

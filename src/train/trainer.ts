@@ -39,6 +39,11 @@ export interface TrainConfig {
    * decoder); absent: the training encoder alone.
    */
   lossNetwork?: string;
+  /**
+   * Weight of the photo content loss (step-graph.ts): the loss network's features of the decoded
+   * image against those of the content image; needs lossNetwork. 0 or absent: none.
+   */
+  photoContentWeight?: number;
   /** Weight of the total-variation loss on the decoded image; 0 = none (runs saved before it existed). */
   tvWeight?: number;
   /** Weight of the grid loss (energy at the upsampling periods); 0 = none (runs saved before it existed). */
@@ -90,6 +95,8 @@ export interface StepValues {
   tv_loss: number;
   /** The unweighted grid loss (0 without --grid-weight). */
   grid_loss: number;
+  /** The unweighted photo content loss (0 without --photo-content-weight). */
+  photo_content_loss: number;
   lr: number;
   its: number;
   images_per_s: number;
@@ -122,6 +129,7 @@ export async function train(config: TrainConfig, hooks: TrainHooks = {}, resume?
   if (config.crop % factor !== 0) throw new UserError(`--crop ${config.crop} must be a multiple of ${factor} for ${config.encoder}`);
   if (config.mode === 'style' && !config.style) throw new UserError('--mode style needs --style DIR (paintings)');
   if (config.lossNetwork && config.mode !== 'style') throw new UserError('--loss-network measures the style loss: it needs --mode style');
+  if (config.photoContentWeight && !config.lossNetwork) throw new UserError('--photo-content-weight is measured by the loss network: give --loss-network too (e.g. vgg19-r31)');
   const lossNetwork = config.lossNetwork ? await loadLossNetwork(config.lossNetwork, config.modelsDir) : undefined;
   const styleLayers = config.mode === 'style' ? styleLayersFor(cut).filter((l) => !lossNetwork?.styleLayers.includes(l)) : [];
 
@@ -144,7 +152,8 @@ export async function train(config: TrainConfig, hooks: TrainHooks = {}, resume?
   const B = config.batchSize, S = config.crop;
   const runner = await StepRunner.create({
     kind, cut, styleLayers, lossNetwork, encoder, decoder, mode: config.mode, styleLoss: config.styleLoss, contentWeight: config.contentWeight,
-    styleWeight: config.styleWeight, tvWeight: config.tvWeight ?? 0, gridWeight: config.gridWeight ?? 0, batch: B, crop: S, threads: config.threads,
+    styleWeight: config.styleWeight, tvWeight: config.tvWeight ?? 0, gridWeight: config.gridWeight ?? 0, photoContentWeight: config.photoContentWeight ?? 0,
+    batch: B, crop: S, threads: config.threads,
   });
 
   const sampler = new PairSampler(contents, styles, { seed: config.seed, subset: config.subset, styleBalance: config.styleBalance });
@@ -205,7 +214,7 @@ export async function train(config: TrainConfig, hooks: TrainHooks = {}, resume?
       hooks.onStep?.(step, last);
       if (step % config.logEvery === 0 || step === config.iterations) {
         log.log(step, { ...last });
-        events.scalars({ 'loss/total': last.loss, 'loss/content': last.content_loss, 'loss/style': last.style_loss, 'loss/tv': last.tv_loss, 'loss/grid': last.grid_loss, 'train/lr': lr, 'train/images_per_s': last.images_per_s }, step);
+        events.scalars({ 'loss/total': last.loss, 'loss/content': last.content_loss, 'loss/style': last.style_loss, 'loss/tv': last.tv_loss, 'loss/grid': last.grid_loss, 'loss/photo_content': last.photo_content_loss, 'train/lr': lr, 'train/images_per_s': last.images_per_s }, step);
         windowStart = now; windowSteps = 0; waitStart = batches.stats().waitMs;
       }
       if (val && (step % config.valEvery === 0 || step === config.iterations)) {
@@ -215,7 +224,7 @@ export async function train(config: TrainConfig, hooks: TrainHooks = {}, resume?
         const { losses: m, decoded } = average ? await average.withAverage(validate) : await validate();
         const judge = judged ? await judged.measure(decoded) : undefined;
         const values = {
-          val_loss: m.loss, val_content_loss: m.content_loss, val_style_loss: m.style_loss, val_tv_loss: m.tv_loss, val_grid_loss: m.grid_loss, val_pairs: m.pairs,
+          val_loss: m.loss, val_content_loss: m.content_loss, val_style_loss: m.style_loss, val_tv_loss: m.tv_loss, val_grid_loss: m.grid_loss, val_photo_content_loss: m.photo_content_loss, val_pairs: m.pairs,
           ...(judge ? { val_judge_style: judge.style, val_judge_content: judge.content } : {}),
           ...(average ? { val_ema: average.decay } : {}),
         };
@@ -228,7 +237,7 @@ export async function train(config: TrainConfig, hooks: TrainHooks = {}, resume?
           await saveDecoder(path.join(config.out, BEST_DECODER_FILE), product(), { step, config: { ...config, kind, cut }, encoder: kind, cut });
         }
         events.scalars({
-          'val/loss': values.val_loss, 'val/content': values.val_content_loss, 'val/style': values.val_style_loss, 'val/tv': values.val_tv_loss, 'val/grid': values.val_grid_loss,
+          'val/loss': values.val_loss, 'val/content': values.val_content_loss, 'val/style': values.val_style_loss, 'val/tv': values.val_tv_loss, 'val/grid': values.val_grid_loss, 'val/photo_content': values.val_photo_content_loss,
           ...(judge ? { 'val/judge_style': judge.style, 'val/judge_content': judge.content } : {}),
         }, step);
         const grid = validationGrid(val[0], decoded[0], B, S);
