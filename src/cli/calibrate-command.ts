@@ -58,7 +58,7 @@ export function calibrateCommand(): Command {
     .option('--percentile <p>', 'the percentile ranges clip at (both reductions are stored)', parseNumber('a percentile', 90, 100), DEFAULT_PERCENTILE)
     .addOption(new Option('--method <m>', `which ranges the int8 graphs use (default: ${DEFAULT_METHOD} for the encoder, ${DEFAULT_DECODER_METHOD} for the decoder)`).choices(['percentile', 'minmax', 'mse']))
     .addOption(new Option('--decoder-method <m>', 'the decoder\'s ranges, when they should differ from --method').choices(['percentile', 'minmax', 'mse']))
-    .option('--float <convs>', 'conv layers kept in float, comma-separated (e.g. conv1_1,dec1_1), or none (default: the first encoder conv and the first and last decoder convs; styles are always encoded in float)')
+    .option('--float <convs>', 'conv layers kept in float, comma-separated (e.g. conv1_1,dec1_1), or none (default: the first and last encoder convs, the first and last decoder convs and narrow full-resolution decoder convs; styles are always encoded in float)')
     .option('--alpha <a>', 'channel equalisation: 0 = none, 1 = all of a channel\'s range moved onto the next conv\'s weights', parseNumber('a number', 0, 1), DEFAULT_EQUALIZATION_ALPHA)
     .option('-o, --output <file>', 'write the calibration here instead')
     .option('-t, --threads <n>', 'CPU threads', parseInteger('a thread count'), defaultThreads())
