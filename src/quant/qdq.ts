@@ -175,10 +175,10 @@ function rangeOf(ranges: NetworkRanges, point: string, role: string): Activation
   return r;
 }
 
-/** A reflect-padded conv (+ ReLU) in float, for a layer kept out of int8 (NetworkQuant.float). */
-function floatConv(g: Graph, x: string, name: string, p: ConvParams, relu: boolean): string {
+/** A reflect-padded (unless `pad` is false) conv (+ ReLU) in float, for a layer kept out of int8 (NetworkQuant.float). */
+function floatConv(g: Graph, x: string, name: string, p: ConvParams, relu: boolean, pad = true): string {
   const k = p.weight.shape[2];
-  const input = k === 3 ? reflectPad(g, x, 1) : x;
+  const input = k === 3 && pad ? reflectPad(g, x, 1) : x;
   const y = g.op('Conv', [input, g.initializer(`${name}.weight`, p.weight), g.initializer(`${name}.bias`, p.bias)], {
     kernel_shape: { ints: [k, k] }, pads: { ints: [0, 0, 0, 0] }, strides: { ints: [1, 1] },
   });
@@ -201,15 +201,9 @@ function isFloatTail(rest: readonly Layer[], floats: ReadonlySet<string>): boole
  * were ~30% of the int8 decoder's time at 512x512.
  */
 function floatTail(g: Graph, x: string, a: ConvLayer, pa: ConvParams, b: ConvLayer, pb: ConvParams): { a: string; b: string } {
-  const conv = (input: string, name: string, p: ConvParams, relu: boolean) => {
-    const y = g.op('Conv', [input, g.initializer(`${name}.weight`, p.weight), g.initializer(`${name}.bias`, p.bias)], {
-      kernel_shape: { ints: [3, 3] }, pads: { ints: [0, 0, 0, 0] }, strides: { ints: [1, 1] },
-    });
-    return relu ? g.op('Relu', [y]) : y;
-  };
   const canvas = upsample2(g, g.op('Pad', [x, g.int64([0, 0, 1, 1, 0, 0, 1, 1])], { mode: { s: 'edge' } }));
-  const ya = conv(canvas, a.name, pa, a.relu);
-  return { a: ya, b: conv(ya, b.name, pb, b.relu) };
+  const ya = floatConv(g, canvas, a.name, pa, a.relu, false);
+  return { a: ya, b: floatConv(g, ya, b.name, pb, b.relu, false) };
 }
 
 /** The value flowing between layers: quantised (u8) or float, and the point whose range quantises it. */
@@ -243,7 +237,7 @@ function emitQdqLayers(g: Graph, x: string, layers: readonly Layer[], w: ConvWei
   for (const [i, l] of layers.entries()) {
     // Pool and upsample keep the scale: max and nearest copy values, they do not compute new ones.
     if (l.kind === 'pool') v = 'q' in v ? { ...v, q: { ...v.q, value: maxPool2(g, v.q.value) } } : { ...v, f: maxPool2(g, v.f) };
-    else if (l.kind === 'up' && !floatLast && isFloatTail(layers.slice(i + 1), floats)) {
+    else if (l.kind === 'up' && isFloatTail(layers.slice(i + 1), floats)) {
       const [a, b] = layers.slice(i + 1) as ConvLayer[];
       const y = floatTail(g, asF(v), a, w.get(a.name)!, b, w.get(b.name)!);
       if (a.tap) taps.set(a.tap, y.a);

@@ -124,13 +124,15 @@ export function statsModel(net: LossNetwork, photoContent = false): Uint8Array {
   const style = g.input('style', ['N', 3, 'H', 'W']);
   const input = photoContent ? g.op('Concat', [g.input('content', ['N', 3, 'H', 'W']), style], { axis: { i: 0 } }) : style;
   const { taps } = emitLayers(g, input, lossNetworkLayers(net), net.weights);
-  // [content half, style half] of a tap (the whole tap without content)
-  const halves = (layer: CutLayer) => (photoContent ? g.opMulti('Split', [taps.get(layer)!], 2, { axis: { i: 0 } }) : ['', taps.get(layer)!]);
   const deepest = deepestLayer(net.styleLayers);
   for (const layer of net.styleLayers) {
-    const [c, s] = halves(layer);
-    outputStats(g, layer, s);
-    if (photoContent && layer === deepest) g.output(c, `content_${deepest}`, ['N', 'C', 'h', 'w']);
+    if (!photoContent) {
+      outputStats(g, layer, taps.get(layer)!);
+      continue;
+    }
+    const [content, styled] = g.opMulti('Split', [taps.get(layer)!], 2, { axis: { i: 0 } });
+    outputStats(g, layer, styled);
+    if (layer === deepest) g.output(content, `content_${deepest}`, ['N', 'C', 'h', 'w']);
   }
   return g.toModel();
 }

@@ -18,7 +18,7 @@ import { claimRunFolder } from './run-folder.js';
 import { TrainingBatches, type TrainingBatch, type TrainingBatchesState } from './prefetch.js';
 import { buildSchedule, parseLrSchedule } from './schedule.js';
 import type { LossNetwork } from './step-graph.js';
-import { stepLosses, StepRunner } from './step-runner.js';
+import { stepLosses, StepRunner, type StepLosses } from './step-runner.js';
 import { EventWriter } from './tensorboard.js';
 
 /** Everything that defines a run; saved in every checkpoint so that --resume needs nothing else. */
@@ -87,16 +87,8 @@ export interface TrainHooks {
   shouldStop?: () => boolean;
 }
 
-export interface StepValues {
-  loss: number;
-  content_loss: number;
-  style_loss: number;
-  /** The unweighted total-variation loss (0 without --tv-weight). */
-  tv_loss: number;
-  /** The unweighted grid loss (0 without --grid-weight). */
-  grid_loss: number;
-  /** The unweighted photo content loss (0 without --photo-content-weight). */
-  photo_content_loss: number;
+/** A step's losses (the optional terms unweighted, 0 when the run has none) and its speed. */
+export interface StepValues extends StepLosses {
   lr: number;
   its: number;
   images_per_s: number;
