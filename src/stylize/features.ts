@@ -28,10 +28,11 @@ export function channelStats(f: FeatureMap, mask?: Uint8Array): ChannelStats {
   for (let ch = 0; ch < f.c; ch++) {
     const base = ch * n;
     let s = 0, s2 = 0;
-    for (let i = 0; i < n; i++) {
-      if (mask && !mask[i]) continue;
-      const v = f.data[base + i];
-      s += v; s2 += v * v;
+    // two loops, not a mask test per value: this runs on every video frame
+    if (mask) {
+      for (let i = 0; i < n; i++) if (mask[i]) { const v = f.data[base + i]; s += v; s2 += v * v; }
+    } else {
+      for (let i = 0; i < n; i++) { const v = f.data[base + i]; s += v; s2 += v * v; }
     }
     const m = count ? s / count : 0;
     mean[ch] = m;
@@ -61,9 +62,10 @@ export function adainInto(out: Float32Array, f: FeatureMap, content: ChannelStat
     const a = alpha * scale + (1 - alpha);
     const b = alpha * (style.mean[ch] - scale * content.mean[ch]);
     const base = ch * n;
-    for (let i = 0; i < n; i++) {
-      if (mask && !mask[i]) continue;
-      out[base + i] = a * f.data[base + i] + b;
+    if (mask) {
+      for (let i = 0; i < n; i++) if (mask[i]) out[base + i] = a * f.data[base + i] + b;
+    } else {
+      for (let i = 0; i < n; i++) out[base + i] = a * f.data[base + i] + b;
     }
   }
 }
