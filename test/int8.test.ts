@@ -244,8 +244,8 @@ const distanceRatio = (q: PairQuality[], k: 'style' | 'content') => sum(q.map((r
 // conv1_1, conv4_1, dec4_1, dec1_2, dec1_1 float, the decoder's float tail padded at the low
 // resolution), with the session-11 decoder: min 26.3 dB (the caterpillar under van Gogh's houses, a
 // low-contrast photo whose error sits in flat areas), mean 36.8 dB, distances within 1.2%; 2/16
-// under 32 dB (session 10's decoder: 26.4 / 36.6 / 2.0%; session 9's: 26.4 / 36.6 / 1.4%). With the last encoder conv fused into int8
-// (its channels equalised) and session 9's decoder: min 25.6, mean 36.0, 3/16 under 32 (25.7 with
+// under 32 dB (session 10's decoder: 26.4 / 36.6 / 2.0%; session 9's: 26.4 / 36.6 / 1.4%).
+// With the last encoder conv fused into int8 (its channels equalised) and session 9's decoder: min 25.6, mean 36.0, 3/16 under 32 (25.7 with
 // session 8's decoder, 27.2 with session 3's). Earlier states: the exact, 2x slower ConvInteger last conv of
 // session 6 gave mean 36.3; styles through the int8 encoder mean 34.2, and the first all-int8
 // graph with percentile ranges everywhere mean 32.3: the mean bound is the one that catches
