@@ -29,6 +29,7 @@ const { values: o } = parseArgs({
   },
 });
 if (!o.decoder || !o.out) throw new Error('usage: --decoder FILE --out FILE [--model cd16x-r41] [--factor 2]');
+if (path.resolve(o.out) === path.resolve(o.decoder)) throw new Error(`--out ${o.out} is the input decoder: choose another file`);
 
 const spec = findModel(o.model!);
 const { kind, cut } = spec.encoder;
@@ -37,10 +38,11 @@ const factor = Number(o.factor);
 const names = convNames(decoderLayers(cut));
 const shares = pseudoRandom(1 << 16, Number(o.seed) + 7);
 let next = 0;
-const draw = () => 0.3 + 0.4 * shares[next++ % shares.length]; // a share in [0.3, 0.7]
+const uniform = () => shares[next++ % shares.length];
+const draw = () => 0.3 + 0.4 * uniform(); // a share in [0.3, 0.7]
 
 const wide: ConvWeights = new Map();
-// source[j]: which old input channel the j-th input channel of the current conv copies, and its share
+// inputMap[i]: which old input channel the current conv's i-th input copies, and its share of it
 let inputMap: { src: number; share: number }[] | undefined;
 for (const [li, name] of names.entries()) {
   const { weight, bias } = dec.get(name)!;
@@ -48,7 +50,7 @@ for (const [li, name] of names.entries()) {
   const last = li === names.length - 1;
   const newOut = last ? outC : Math.round(outC * factor);
   // output map: the first outC channels are the originals, the rest copies of random ones
-  const outMap = Array.from({ length: newOut }, (_, j) => (j < outC ? j : Math.floor(shares[next++ % shares.length] * outC) % outC));
+  const outMap = Array.from({ length: newOut }, (_, j) => (j < outC ? j : Math.floor(uniform() * outC) % outC));
   const ins = inputMap ?? Array.from({ length: inC }, (_, i) => ({ src: i, share: 1 }));
   const k = kh * kw;
   const w = tensor([newOut, ins.length, kh, kw]);
