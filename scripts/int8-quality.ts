@@ -7,7 +7,11 @@
  *     [--size 256]
  *     [--content-files a.jpg,b.png] [--style-files c.jpg,...] [--diagonal 16] [--threads 1] [--calibration FILE] [--method percentile|minmax|mse[,decoder's]]
  *     [--float dec1_1,...|encoder|decoder|none] [--sensitivity] [--no-judge] [--int8-style] [--widen t[,t]]
- *     [--speed 512] [--set encoder.conv1_2=100,...] [--json FILE]
+ *     [--speed 512] [--set encoder.conv1_2=100,...] [--noise-floor] [--json FILE]
+ *
+ * --noise-floor adds, per pair, fp32 against fp32 on the content with uniform noise of half an
+ * 8-bit level added (invisible, below what an 8-bit file stores): how much the float model itself
+ * moves for the least change of its input, the scale against which int8's error is read.
  */
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -49,6 +53,7 @@ const { values: o } = parseArgs({
     set: { type: 'string' },
     'style-files': { type: 'string' },
     json: { type: 'string' },
+    'noise-floor': { type: 'boolean', default: false },
   },
 });
 
@@ -132,12 +137,22 @@ async function psnrs(q: QuantSpec): Promise<{ outs: RgbImage[]; db: number[] }> 
     await net.dispose();
   }
 }
+// --noise-floor: the content with +-half an 8-bit level of uniform noise (fixed seed per pair)
+const floor: number[] = [];
+if (o['noise-floor']) {
+  for (const [i, p] of pairs.entries()) {
+    const noise = pseudoRandom(p.content.data.length, 1000 + i);
+    const noisy = { ...p.content, data: p.content.data.map((v, k) => v + (noise[k] - 0.5) / 255) };
+    floor.push(psnr(reference[i], await stylizeImage(fp32, noisy, [p.style])));
+  }
+}
+const floorCol = (i: number) => (floor.length ? `  ${floor[i].toFixed(2).padStart(8)}` : '');
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 const summary = (db: number[]) => `min ${Math.min(...db).toFixed(2)} mean ${(sum(db) / db.length).toFixed(2)} dB, ${db.filter((x) => x < 32).length}/${db.length} under 32`;
 
 console.log(`${spec.name} at ${size}px, calibration ${encMethod},${decMethod} (${calibration.pairs} pairs, ${calibration.created}), float: enc [${main.encoder.float?.join(',')}] dec [${main.decoder.float?.join(',')}]`);
 const { outs, db } = await psnrs(main);
-const report: Record<string, unknown> = { model: spec.name, size, method: calibration.method, float: { encoder: main.encoder.float, decoder: main.decoder.float } };
+const report: Record<string, unknown> = { model: spec.name, size, method: calibration.method, float: { encoder: main.encoder.float, decoder: main.decoder.float }, ...(floor.length ? { noiseFloor: floor } : {}) };
 if (!o['no-judge']) {
   const judge = await Judge.load({ file: path.join(SHARED, 'models/vgg19-normalised/vgg_normalised_conv3_1.pth'), threads });
   const rows = [];
@@ -148,15 +163,15 @@ if (!o['no-judge']) {
   }
   await judge.dispose();
   const pct = (x: number, y: number) => `${y >= x ? '+' : ''}${(100 * (y / x - 1)).toFixed(2)}%`;
-  console.log('psnr_db  style_fp32 style_d  content_fp32 content_d  pair');
-  for (const r of rows) console.log(`${r.psnr.toFixed(2).padStart(6)}  ${r.style[0].toFixed(4).padStart(10)} ${pct(r.style[0], r.style[1]).padStart(7)}  ${r.content[0].toFixed(4).padStart(12)} ${pct(r.content[0], r.content[1]).padStart(9)}  ${r.name}`);
+  console.log(`psnr_db${floor.length ? '  floor_db' : ''}  style_fp32 style_d  content_fp32 content_d  pair`);
+  for (const [i, r] of rows.entries()) console.log(`${r.psnr.toFixed(2).padStart(6)}${floorCol(i)}  ${r.style[0].toFixed(4).padStart(10)} ${pct(r.style[0], r.style[1]).padStart(7)}  ${r.content[0].toFixed(4).padStart(12)} ${pct(r.content[0], r.content[1]).padStart(9)}  ${r.name}`);
   for (const k of ['style', 'content'] as const) {
     const a = sum(rows.map((r) => r[k][0])), b = sum(rows.map((r) => r[k][1]));
     console.log(`summed ${k} distance int8/fp32: ${(b / a).toFixed(4)} (${pct(a, b)})`);
   }
   report.pairs = rows;
 } else {
-  pairs.forEach((p, i) => console.log(`${db[i].toFixed(2).padStart(6)}  ${p.name}`));
+  pairs.forEach((p, i) => console.log(`${db[i].toFixed(2).padStart(6)}${floorCol(i)}  ${p.name}`));
 }
 console.log(`PSNR: ${summary(db)}`);
 

@@ -265,7 +265,14 @@ test('int8 quality guard: every pair >= 25 dB and mean >= 35.5 dB vs fp32, judge
 // 29.3; the encoder's s8 weights alone (activations float) already cost 35.7 dB on the caterpillar
 // pair. Nor is it the encoder alone: with every encoder conv in float and only the decoder int8
 // (session 12, `--float encoder`) the caterpillar pair is still 26.4 dB, and the 512 frame only
-// 1.33x faster than fp32. Kept visible here until it passes.
+// 1.33x faster than fp32. What these two pairs share is a float model that is itself chaotic there
+// (session 13, `--noise-floor`): half an 8-bit level of noise on the content moves the fp32 output to
+// 32.8 dB (tar36) and 41.1 dB (caterpillar) against 50-67 dB on 13 of the other 14 pairs; int8 sits
+// 8-26 dB under that floor on the other pairs, 4.5 and 15 dB under it on these two. Their error is
+// fine texture, not a shift (on the caterpillar the per-channel mean is 0.1% of the squared error, a
+// 16-px low-pass 2.8%; 22% on tar36), so bias correction has little to take; with conv1_2..conv2_2
+// and dec3_4 in float as well they reach only 30.6 / 28.6 dB and the 512 frame gains 1.47x instead
+// of 1.96x (one thread, same run). Kept visible here until it passes.
 test('int8 quality gate of the issue: every pair >= 32 dB vs fp32, judge distances (summed over pairs) within 3%', { skip: noData, todo: '2 of these 16 pairs are under 32 dB (scripts/int8-quality.ts --diagonal 16)' }, async () => {
   const q = await measureQuality();
   for (const r of q) assert.ok(r.psnr >= 32, `${r.name}: PSNR ${r.psnr.toFixed(2)} dB`);
