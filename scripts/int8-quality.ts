@@ -13,7 +13,7 @@
  * 8-bit level added (invisible, below what an 8-bit file stores): how much the float model itself
  * moves for the least change of its input, the scale against which int8's error is read.
  */
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Judge } from '../src/eval/judge.js';
@@ -71,11 +71,8 @@ function psnr(a: RgbImage, b: RgbImage): number {
 }
 
 const spec = findModel(o.model!);
-const modelsDirs = [path.join(ROOT, 'models'), path.join(SHARED, 'models')];
-const resolve = async (w: Parameters<typeof resolveWeightFile>[0]) => {
-  for (const d of modelsDirs) if (existsSync(path.join(d, w.file))) return path.join(d, w.file);
-  return resolveWeightFile(w, { modelsDir: modelsDirs[1], download: false });
-};
+// the registry looks in the bundled models/ first, then in ../shared/models
+const resolve = (w: Parameters<typeof resolveWeightFile>[0]) => resolveWeightFile(w, { modelsDir: path.join(SHARED, 'models'), download: false });
 const encoderFile = await resolve(spec.encoder.weights);
 const decoderFile = await resolve(spec.decoder.weights);
 const { kind, cut } = spec.encoder;

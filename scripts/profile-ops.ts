@@ -3,7 +3,7 @@
 // nodes (--nodes N). The int8 graphs need the model's calibration (adain calibrate).
 // Usage:
 //   node --import tsx scripts/profile-ops.ts [--model cd16x-r41] [--size 512] [--threads 1] [--runs 10] [--nodes 8]
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Command } from 'commander';
@@ -15,6 +15,7 @@ import { findModel } from '../src/models/registry.js';
 import { resolveWeightFile } from '../src/models/resolve.js';
 import { findCalibration, selectedRanges } from '../src/quant/calibrate.js';
 import { qdqDecoderModel, qdqEncoderModel } from '../src/quant/qdq.js';
+import { createSession } from '../src/runtime/session.js';
 import { pseudoRandom } from '../src/runtime/stats.js';
 import { readWeights } from '../src/weights/index.js';
 
@@ -31,9 +32,8 @@ const ROOT = path.resolve(import.meta.dirname, '..');
 const modelsDir = process.env.ADAIN_MODELS_DIR ?? path.resolve(ROOT, '../shared/models');
 const spec = findModel(o.model);
 const { kind, cut } = spec.encoder;
-// bundled weights (models/) first, as int8-quality does
-const weightFile = async (w: Parameters<typeof resolveWeightFile>[0]) =>
-  existsSync(path.join(ROOT, 'models', w.file)) ? path.join(ROOT, 'models', w.file) : resolveWeightFile(w, { modelsDir, download: false });
+// the registry looks in the bundled models/ first, then here
+const weightFile = (w: Parameters<typeof resolveWeightFile>[0]) => resolveWeightFile(w, { modelsDir, download: false });
 const encFile = await weightFile(spec.encoder.weights), decFile = await weightFile(spec.decoder.weights);
 const enc = encoderWeights(kind, cut, await readWeights(encFile), encFile);
 const dec = decoderWeights(cut, await readWeights(decFile), decFile);
@@ -61,10 +61,8 @@ try {
     // features in the range AdaIN gives (roughly the style's mean +- a few std), images in [0, 1)
     const n = dims.reduce((a, b) => a * b, 1);
     const x = new ort.Tensor('float32', pseudoRandom(n, 1).map((v) => (input === 'features' ? 2 * v : v)), dims);
-    const profiled = await ort.InferenceSession.create(model, {
-      intraOpNumThreads: o.threads, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all',
-      enableProfiling: true, profileFilePrefix: prefix, extra: { session: { 'intra_op.allow_spinning': '0' } },
-    });
+    // the project's own session settings (runtime/session.ts), so the profile is of what adain runs
+    const profiled = await createSession(model, { threads: o.threads, executionProvider: 'cpu', profileFilePrefix: prefix });
     await profiled.run({ [input]: x }); // warm-up, counted out below
     for (let i = 0; i < o.runs; i++) await profiled.run({ [input]: x });
     profiled.endProfiling();

@@ -3,7 +3,7 @@
 // SwiftShader (Debian's chromium ships it: a Vulkan driver on the CPU, so no GPU is needed).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -41,6 +41,22 @@ function stylize(ep: string, env: NodeJS.ProcessEnv = {}): CliResult {
   return runAdain(['stylize', '-c', example('chelsea.jpg'), '-s', example('scream.jpg'), '-o', path.join(tmp, 'out.png'), '--style-size', '64', '--max-size', '64', '--execution-provider', ep],
     path.join(tmp, 'cache'), { env });
 }
+
+test('profileFilePrefix: the session writes onnxruntime\'s per-node profile there, with a kernel time per node and run', async () => {
+  const dir = mkdtempSync(path.join(tmp, 'profile-'));
+  const plain = await createSession(relu(), { threads: 1 });
+  const profiled = await createSession(relu(), { threads: 1, profileFilePrefix: path.join(dir, 'relu') });
+  for (const s of [plain, profiled]) for (let i = 0; i < 3; i++) await s.run({ x: floatTensor(new Float32Array([-1, 0, 1, 2]), [4]) });
+  profiled.endProfiling();
+  await Promise.all([plain.release(), profiled.release()]);
+  const files = readdirSync(dir);
+  assert.equal(files.length, 1, `one profile expected: ${files.join(', ')}`);
+  assert.ok(files[0].startsWith('relu'), files[0]);
+  const events = JSON.parse(readFileSync(path.join(dir, files[0]), 'utf8')) as { cat: string; name: string; args?: { op_name?: string } }[];
+  const kernels = events.filter((e) => e.cat === 'Node' && e.name.endsWith('_kernel_time'));
+  assert.equal(kernels.length, 3);
+  assert.ok(kernels.every((e) => e.args?.op_name === 'Relu'));
+});
 
 test('provider names are checked against this build: case-insensitive, unknown and unavailable ones refused naming the available', () => {
   const available = availableExecutionProviders();

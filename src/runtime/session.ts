@@ -76,8 +76,14 @@ function providerError(ep: string, err: unknown): UserError {
   return new UserError(`could not create an onnxruntime session on ${ep}: ${reason}; ${cpu}`);
 }
 
+/** What createSession takes beyond RuntimeOptions: diagnostics, not settings a user picks. */
+export interface SessionOptions extends RuntimeOptions {
+  /** Write onnxruntime's per-node profile (JSON) to a file starting with this path; see endProfiling. */
+  profileFilePrefix?: string;
+}
+
 /** One onnxruntime session with the project's settings; built once and reused per model. */
-export async function createSession(model: Uint8Array, opts: RuntimeOptions = {}): Promise<ort.InferenceSession> {
+export async function createSession(model: Uint8Array, opts: SessionOptions = {}): Promise<ort.InferenceSession> {
   const ep = opts.executionProvider === undefined ? defaultExecutionProvider() : checkExecutionProvider(opts.executionProvider);
   const options: ort.InferenceSession.SessionOptions = {
     // A GPU provider leaves the ops it lacks to the CPU provider listed after it.
@@ -90,6 +96,7 @@ export async function createSession(model: Uint8Array, opts: RuntimeOptions = {}
     // Spinning worker threads hold both cores after a run, slowing whatever runs next (the
     // other network of the pair, the JS in between): ~14% slower stylisations on 2 cores.
     extra: { session: { 'intra_op.allow_spinning': '0' } },
+    ...(opts.profileFilePrefix ? { enableProfiling: true, profileFilePrefix: opts.profileFilePrefix } : {}),
   };
   if (ep === 'cpu') return ort.InferenceSession.create(model, options);
   try {
