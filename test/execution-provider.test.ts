@@ -44,11 +44,10 @@ function stylize(ep: string, env: NodeJS.ProcessEnv = {}): CliResult {
 
 test('profileFilePrefix: the session writes onnxruntime\'s per-node profile there, with a kernel time per node and run', async () => {
   const dir = mkdtempSync(path.join(tmp, 'profile-'));
-  const plain = await createSession(relu(), { threads: 1 });
   const profiled = await createSession(relu(), { threads: 1, profileFilePrefix: path.join(dir, 'relu') });
-  for (const s of [plain, profiled]) for (let i = 0; i < 3; i++) await s.run({ x: floatTensor(new Float32Array([-1, 0, 1, 2]), [4]) });
+  for (let i = 0; i < 3; i++) await profiled.run({ x: floatTensor(new Float32Array([-1, 0, 1, 2]), [4]) });
   profiled.endProfiling();
-  await Promise.all([plain.release(), profiled.release()]);
+  await profiled.release();
   const files = readdirSync(dir);
   assert.equal(files.length, 1, `one profile expected: ${files.join(', ')}`);
   assert.ok(files[0].startsWith('relu'), files[0]);
