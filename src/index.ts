@@ -1,6 +1,7 @@
 /** Public API of the adain package. */
 export { loadModel, StyleModel, DEFAULT_STYLE_SIZE, type ImageInput, type LoadModelOptions, type StylizeImageOptions, type StylizeVideoFileOptions } from './stylize/style-model.js';
-export { stylizeImage, styleStats, planTiles, DEFAULT_MEMORY_BUDGET, type StylizeOptions } from './stylize/model.js';
+export { stylizeImage, styleStats, planTiles, DEFAULT_MEMORY_BUDGET, FEATURE_TRANSFORMS, type FeatureTransform, type StylizeOptions } from './stylize/model.js';
+export { featureCovariance, wctInto, type FeatureCovariance } from './stylize/wct.js';
 export { Network } from './stylize/network.js';
 export { adain, channelStats, mixStats, ADAIN_EPS, type ChannelStats, type FeatureMap } from './stylize/features.js';
 export { MODELS, DEFAULT_MODEL, findModel, type ModelSpec, type WeightFile, type EncoderKind } from './models/registry.js';

@@ -14,6 +14,7 @@ import { createSession, floatTensor } from '../src/runtime/session.js';
 import { TargetEncoder } from '../src/train/features.js';
 import { trainStepModel, type TrainStepSpec } from '../src/train/step-graph.js';
 import { readWeights } from '../src/weights/index.js';
+import { featureCovariance, wctInto } from '../src/stylize/wct.js';
 import { maxAbs, maxAbsDiff } from './helpers/fixtures.js';
 
 const ROOT = fileURLToPath(new URL('./fixtures/train/', import.meta.url));
@@ -118,6 +119,40 @@ for (const name of ['r31_style_mse', 'r41_style_mse', 'r31_reconstruct']) {
     }
   });
 }
+
+// --transform wct: the target is the whitening and colouring transform of each sample's encoder
+// features (stylize/wct.ts, itself tested against AdaIN and the style covariance in wct.test.ts),
+// the style statistics stay those PyTorch gives.
+test('with --transform wct the target encoder gives each sample the wct of its features', async () => {
+  const c = manifest.cases.r31_style_mse;
+  const encFile = join(ROOT, manifest.encoder);
+  const encoder = encoderWeights('cd16x', c.cut, await readWeights(encFile), encFile);
+  const targets = await TargetEncoder.create('cd16x', c.cut, c.styleLayers, encoder, { threads: 1 }, undefined, false, 'wct');
+  const plain = await createSession(encoderModel(encoderLayers(c.cut, true), encoder, [c.cut]), { threads: 1 });
+  try {
+    const content = load(manifest.images.content), style = load(manifest.images.style);
+    const got = await targets.targets(content.data, style.data, content.dims);
+    const fc = (await plain.run({ image: floatTensor(content.data, content.dims) }))[c.cut];
+    const fs = (await plain.run({ image: floatTensor(style.data, style.dims) }))[c.cut];
+    const [B, C, h, w] = fc.dims, n = C * h * w;
+    const expected = new Float32Array(B * n);
+    for (let b = 0; b < B; b++) {
+      const f = { c: C, h, w, data: (fc.data as Float32Array).subarray(b * n, (b + 1) * n) };
+      const st = { c: C, h: fs.dims[2], w: fs.dims[3], data: (fs.data as Float32Array).subarray(b * n, (b + 1) * n) };
+      wctInto(expected.subarray(b * n, (b + 1) * n), f, featureCovariance(f), featureCovariance(st), 1);
+    }
+    assert.ok(maxAbsDiff(got.target, expected) <= 1e-3 * maxAbs(expected), `target: max |diff| ${maxAbsDiff(got.target, expected)}`);
+    const adainTarget = load(c.inputs.target).data;
+    assert.ok(maxAbsDiff(got.target, adainTarget) > 0.05 * maxAbs(adainTarget), 'the wct target is not the AdaIN one');
+    for (const l of c.styleLayers) {
+      const ref = load(c.inputs[`style_std_${l}`]).data;
+      assert.ok(maxAbsDiff(got.styleStd.get(l)!, ref) <= 1e-4 * maxAbs(ref), `style_std_${l}`);
+    }
+  } finally {
+    await targets.dispose();
+    await plain.release();
+  }
+});
 
 // --loss-network: a second network measuring the decoded image's style. Given the encoder's own
 // weights for relu1_1..relu3_1, the step must be exactly the encoder-only step: the same loss

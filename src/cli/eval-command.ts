@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { UserError } from '../errors.js';
 import { FLICKER_CLIPS, flickerSettings, formatFlickerTable, runFlickerTable, type FlickerClipName } from '../eval/flicker-table.js';
-import { availableModels, CONTENT_UNCHANGED, formatTable, hasCalibration, parseDecoderEntry, parseModelSpec, parsePrecisionList, runEval, withPrecisions } from '../eval/run.js';
+import { availableModels, CONTENT_UNCHANGED, formatTable, hasCalibration, parseDecoderEntry, parseModelSpec, parsePrecisionList, parseTransformList, runEval, withPrecisions, withTransforms } from '../eval/run.js';
 import { DEFAULT_OPTIMIZE_LR } from '../eval/optimize.js';
 import { DEFAULT_MODEL } from '../models/registry.js';
 import { PRECISION_OPTIONS, type PrecisionOption } from '../quant/precision.js';
@@ -41,6 +41,7 @@ interface EvalFlags {
   download: boolean;
   quiet?: boolean;
   precision?: string;
+  transform?: string;
 }
 
 /** The repository root (two folders up from src/cli or dist/cli). */
@@ -85,6 +86,7 @@ export function evalCommand(stdout: Pick<NodeJS.WritableStream, 'write'> = proce
     .option('--size <n>', 'evaluation side: shorter side scaled to n, centre crop n x n (multiple of 8)', raw, 256)
     .option('-m, --models <names>', 'models to evaluate, NAME or NAME@fp32 / NAME@int8 (default: every model whose files are present)', parseList)
     .option('--precision <list>', 'evaluate each model (and --decoder) at these precisions, rows NAME@fp32, NAME@int8 (int8 needs `adain calibrate`; with the default models, those without a calibration get no int8 row)')
+    .option('--transform <list>', 'evaluate each model (and --decoder) with these feature transforms: adain (row NAME), wct (row NAME+wct: the style\'s full channel covariance)')
     .option('--decoder <NAME=MODEL:FILE>', 'also evaluate a decoder file with MODEL\'s encoder, as row NAME (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--optimize-pairs <n>', 'pairs (seeded subset) for the optimisation references', parseInteger('a pair count', 0), 6)
     .option('--no-optimize', 'skip the optimisation references')
@@ -134,6 +136,7 @@ with a known motion (adain eval video --help).`)
       const size = parseLater(cmd, '--size <n>', o.size, parseInteger('a size in pixels', 16));
       const styles = parseLater(cmd, '--styles <n>', o.styles, parseInteger('a count'));
       const precision = o.precision === undefined ? undefined : parsePrecisionList(o.precision);
+      const transforms = o.transform === undefined ? undefined : parseTransformList(o.transform);
       const named = o.models?.map(parseModelSpec);
       const extras = o.decoder.map(parseDecoderEntry);
       const resolve = { modelsDir: o.modelsDir, download: o.download };
@@ -148,6 +151,7 @@ with a known motion (adain eval video --help).`)
         }
         entries = kept;
       }
+      if (transforms) entries = withTransforms(entries ?? (await availableModels(resolve)), transforms);
       const report = await runEval({
         contentDir: o.content, styleDir: o.style, contents: o.contents, styles, seed: o.seed, size,
         models: entries,
@@ -161,7 +165,7 @@ with a known motion (adain eval video --help).`)
       if (o.json) {
         stdout.write(JSON.stringify(report.rows.map((r) => ({
           model: r.model, pairs: r.pairs, style_distance: r.style_distance, content_distance: r.content_distance, cfsd: r.cfsd, grid_score: r.grid_score, ms_512: r.ms_512,
-          ...(r.precision ? { precision: r.precision } : {}),
+          ...(r.precision ? { precision: r.precision } : {}), ...(r.transform ? { transform: r.transform } : {}),
         })), null, 2) + '\n');
       } else {
         stdout.write(formatTable(report) + '\n');

@@ -11,6 +11,7 @@ import { DEFAULT_STYLE_SIZE, loadModel, type StyleModel, type StylizeImageOption
 import { parseInteger, parseList, parseNumber, parseNumberList } from './options.js';
 import { checkOutputFile, checkOutputFolder, fileIdentity, isWithinFolder, refuseOverwritingInputs, type NamedInput } from './output-paths.js';
 import { createProgress, lazyProgress } from './progress.js';
+import { FEATURE_TRANSFORMS, type FeatureTransform } from '../stylize/model.js';
 import { DEFAULT_TEMPORAL, DEFAULT_TEMPORAL_BLEND, folderVideoExtension, isVideoContent, prepareVideo, stylizeVideoInFolder } from './stylize-video.js';
 import { hasVideoExtension, OUTPUT_EXTENSIONS, VIDEO_EXTENSIONS } from '../video/formats.js';
 import { DEFAULT_X264_PRESET, X264_PRESETS, type X264Preset } from '../video/encode.js';
@@ -38,6 +39,7 @@ export interface StylizeFlags {
   quiet?: boolean;
   temporal: number;
   temporalBlend: number;
+  transform: FeatureTransform;
   x264Preset: X264Preset;
   precision: PrecisionOption;
 }
@@ -94,6 +96,7 @@ export function stylizeCommand(): Command {
     .option('-t, --threads <n>', 'CPU threads', parseInteger('a thread count'), defaultThreads())
     .option('--no-download', 'never download missing weights')
     .addOption(new Option('--precision <p>', 'fp32; int8 (needs `adain calibrate` once); auto: int8 when calibrated and faster on this CPU').choices(PRECISION_OPTIONS).default('fp32'))
+    .addOption(new Option('--transform <t>', 'how the content takes the style: adain (per-channel mean and std, the paper) or wct (the style\'s full channel covariance: stronger style, images only)').choices(FEATURE_TRANSFORMS).default('adain'))
     .option('--temporal <s>', 'videos: smoothing of the content statistics across frames (0 = frame by frame); reset at scene cuts', parseNumber('a number', 0, 1), DEFAULT_TEMPORAL)
     .option('--temporal-blend <k>', 'videos: mix each output pixel with the previous output\'s where the input pixel did not change (0 = off); reset at scene cuts', parseNumber('a number', 0, 0.99), DEFAULT_TEMPORAL_BLEND)
     .addOption(new Option('--x264-preset <preset>', 'videos written as H.264 (.mp4 .m4v .mov .mkv): x264\'s preset, slower = smaller file').choices(X264_PRESETS).default(DEFAULT_X264_PRESET))
@@ -102,7 +105,7 @@ export function stylizeCommand(): Command {
     .action(async (o: StylizeFlags) => {
       // Everything that can be checked without the networks is, before they are loaded.
       const run = (await stat(o.content))?.isDirectory() ? await prepareFolder(o)
-        : isVideoContent(o.content, o.output) ? await prepareVideo(o) : await prepareOne(o);
+        : isVideoContent(o.content, o.output) ? await prepareVideo(refuseWctVideo(o, [o.content])) : await prepareOne(o);
       const model = await openModel(o);
       try {
         await run(model);
@@ -129,8 +132,14 @@ async function openModel(o: StylizeFlags): Promise<StyleModel> {
 function imageOptions(o: StylizeFlags): StylizeImageOptions {
   return {
     alpha: o.alpha, styleWeights: o.styleWeights, preserveColor: o.preserveColor, maxSize: o.maxSize,
-    styleSize: o.styleSize, maxPixels: o.maxPixels, memoryBudget: o.memoryBudget,
+    styleSize: o.styleSize, maxPixels: o.maxPixels, memoryBudget: o.memoryBudget, transform: o.transform,
   };
+}
+
+/** Video smooths AdaIN's content statistics across frames; wct has none of those to smooth yet. */
+function refuseWctVideo(o: StylizeFlags, videos: readonly string[]): StylizeFlags {
+  if (o.transform === 'wct' && videos.length) throw new UserError(`--transform wct works on images, not videos (${quoteName(videos[0])}); use --transform adain for videos`);
+  return o;
 }
 
 async function prepareOne(o: StylizeFlags): Promise<Run> {
@@ -172,6 +181,7 @@ async function prepareFolder(o: StylizeFlags): Promise<Run> {
   if (o.mask) throw new UserError('--mask works on a single content image, not a folder');
   await checkOutputFolder(o.output);
   const contents = await listImages(o.content, '--content', o.output);
+  refuseWctVideo(o, contents.filter(hasVideoExtension));
   const styleFiles = (await stat(o.style[0]))?.isDirectory() ? await listImages(o.style[0], '--style', o.output) : o.style;
   return (model) => stylizeFolder(model, o, contents, styleFiles);
 }

@@ -5,6 +5,7 @@ import { defaultThreads } from '../runtime/session.js';
 import { loadCheckpoint } from '../train/checkpoint.js';
 import { STYLE_BALANCES } from '../train/data.js';
 import { BEST_BY } from '../train/judge-validation.js';
+import { FEATURE_TRANSFORMS } from '../stylize/model.js';
 import { DEFAULT_VAL_PAIRS, train, type StepValues, type TrainConfig } from '../train/trainer.js';
 import { ExitStatus, UserError } from '../errors.js';
 import { parseInteger, parseNumber } from './options.js';
@@ -24,6 +25,7 @@ export function trainCommand(): Command {
     .option('--content-weight <w>', 'weight of the content loss', parseNumber('a weight', 0), 1)
     .option('--loss-network <model>', 'a model from `adain models` whose encoder measures the style loss at relu1_1..its AdaIN layer, in place of the encoder\'s own layers there (e.g. vgg19-r31: the paper\'s VGG-19 as the loss network of a cd16x decoder)')
     .option('--photo-content-weight <w>', 'weight of a content loss to the content image itself, measured by --loss-network at its deepest layer (with vgg19-r31: the judge\'s content distance of `adain eval`)', parseNumber('a weight', 0), 0)
+    .addOption(new Option('--transform <t>', 'the decoder\'s input: adain (the paper) or wct (the style\'s full channel covariance, for decoders used with stylize --transform wct)').choices(FEATURE_TRANSFORMS).default('adain'))
     .option('--tv-weight <w>', 'weight of a total-variation loss on the decoded image (against grid artefacts)', parseNumber('a weight', 0), 0)
     .option('--grid-weight <w>', 'weight of a loss on the decoded luminance\'s energy at 2, 4 and 8 px periods (the upsampling grid; eval\'s grid_score)', parseNumber('a weight', 0), 0)
     .addOption(new Option('--style-loss <kind>', 'mse: the paper; rms: the seed (sqrt of each term)').choices(['mse', 'rms']).default('mse'))

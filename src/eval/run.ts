@@ -8,6 +8,7 @@ import { findCalibration } from '../quant/calibrate.js';
 import { median } from '../runtime/stats.js';
 import type { ChannelStats, FeatureMap } from '../stylize/features.js';
 import type { Precision } from '../stylize/network.js';
+import { checkTransform, type FeatureTransform } from '../stylize/model.js';
 import { loadModel, type StyleModel } from '../stylize/style-model.js';
 import { Cfsd } from './cfsd.js';
 import { contactSheet, tableSheet } from './contact-sheet.js';
@@ -48,6 +49,8 @@ export interface EvalEntry {
   decoder?: string;
   /** fp32 or int8 (needs a calibration: `adain calibrate`); unset: fp32, and the row has no precision field. */
   precision?: Precision;
+  /** adain (unset) or wct (stylize/wct.ts): how the content features take the style. */
+  transform?: FeatureTransform;
 }
 
 export interface EvalConfig {
@@ -96,6 +99,8 @@ export interface EvalRow {
   ms_512: number | null;
   /** Set on the rows of entries that named a precision (NAME@int8, --precision). */
   precision?: Precision;
+  /** Set on the rows of wct entries (--transform). */
+  transform?: FeatureTransform;
 }
 
 export interface EvalReport {
@@ -177,6 +182,19 @@ export function withPrecisions(entries: readonly EvalEntry[], precisions: readon
     seen.add(key);
     return true;
   });
+}
+
+/** --transform adain,wct as a list (a typo is refused here, before anything loads). */
+export function parseTransformList(text: string): FeatureTransform[] {
+  const list = text.split(',').map((t) => t.trim()).filter(Boolean).map(checkTransform);
+  if (!list.length) throw new UserError('--transform: expected adain, wct or adain,wct');
+  return [...new Set(list)];
+}
+
+/** Each entry once per transform: adain keeps the row as it is, wct adds NAME+wct. */
+export function withTransforms(entries: readonly EvalEntry[], transforms: readonly FeatureTransform[] | undefined): EvalEntry[] {
+  if (!transforms?.length) return [...entries];
+  return entries.flatMap((e) => transforms.map((t) => (t === 'adain' ? e : { ...e, name: `${e.name}+${t}`, transform: t })));
 }
 
 /** Whether an int8 entry's encoder + decoder files have a calibration (the files are resolved, downloaded if allowed). */
@@ -295,12 +313,12 @@ export async function runEval(cfg: EvalConfig): Promise<EvalReport> {
       notes[e.name] = (e.decoder
         ? `decoder ${e.decoder} on the ${e.model} encoder`
         : `${spec.decoder.kind === 'reconstruction' ? 'reference: reconstruction decoder' : 'AdaIN decoder'} (${spec.encoder.kind} to ${spec.encoder.cut})`)
-        + (e.precision ? `, ${model.network.precision}` : '');
+        + (e.precision ? `, ${model.network.precision}` : '') + (e.transform ? `, ${e.transform}` : '');
       try {
         const stats: ChannelStats[] = [];
-        for (const st of styles) stats.push(await model.styleStats(st, { styleSize: cfg.size }));
-        await record(e.name, (c, s) => model.stylizeToImage(contents[c], [stats[s]], { styleSize: cfg.size }));
-        speed.set(e.name, cfg.speedRuns > 0 ? await timeModel(model, await speedImages(), cfg.speedRuns) : null);
+        for (const st of styles) stats.push(await model.styleStats(st, { styleSize: cfg.size, transform: e.transform }));
+        await record(e.name, (c, s) => model.stylizeToImage(contents[c], [stats[s]], { styleSize: cfg.size, transform: e.transform }));
+        speed.set(e.name, cfg.speedRuns > 0 ? await timeModel(model, await speedImages(), cfg.speedRuns, e.transform) : null);
       } finally {
         await model.dispose();
       }
@@ -344,13 +362,14 @@ export async function runEval(cfg: EvalConfig): Promise<EvalReport> {
     const allPairs = Array.from({ length: P }, (_, i) => i);
     const subsetPairs = set.subset.map(([c, s]) => c * S + s);
     const precisionOf = new Map(entries.map((e) => [e.name, e.precision]));
+    const transformOf = new Map(entries.map((e) => [e.name, e.transform]));
     const row = (name: string, pairs: PairSet, idx: number[]): EvalRow => {
       const sc = scores.get(name)!;
       const avg = (xs: Float64Array) => mean(idx.map((i) => xs[i]));
-      const precision = precisionOf.get(name);
+      const precision = precisionOf.get(name), transform = transformOf.get(name);
       return {
         model: name, pairs, style_distance: avg(sc.style), content_distance: avg(sc.content), cfsd: avg(sc.cfsd), grid_score: avg(sc.grid),
-        ms_512: speed.get(name) ?? null, ...(precision ? { precision } : {}),
+        ms_512: speed.get(name) ?? null, ...(precision ? { precision } : {}), ...(transform ? { transform } : {}),
       };
     };
     const modelNames = [CONTENT_UNCHANGED, ...entries.map((e) => e.name)];
@@ -405,10 +424,10 @@ async function writeOutputs(
 }
 
 /** Median ms of a full 512x512 stylisation (style encoding included), after one warm-up. */
-async function timeModel(model: StyleModel, pair: { content: RgbImage; style: RgbImage }, runs: number): Promise<number> {
+async function timeModel(model: StyleModel, pair: { content: RgbImage; style: RgbImage }, runs: number, transform?: FeatureTransform): Promise<number> {
   const once = async () => {
     const t0 = performance.now();
-    await model.stylizeToImage(pair.content, pair.style, { styleSize: SPEED_SIZE });
+    await model.stylizeToImage(pair.content, pair.style, { styleSize: SPEED_SIZE, transform });
     return performance.now() - t0;
   };
   await once();

@@ -10,6 +10,8 @@ export interface FeatureMap {
 export interface ChannelStats {
   mean: Float32Array;
   std: Float32Array;
+  /** The channel covariance (row-major c x c, population), for the wct transform (stylize/wct.ts); absent unless asked for. */
+  cov?: Float64Array;
 }
 
 /** Added to both variances inside the sqrt (the seed omitted it on the style side: NaN on dead channels). */
@@ -48,7 +50,11 @@ export function mixStats(stats: readonly ChannelStats[], weights: readonly numbe
   stats.forEach((s, k) => {
     for (let i = 0; i < c; i++) { mean[i] += weights[k] * s.mean[i]; std[i] += weights[k] * s.std[i]; }
   });
-  return { mean, std };
+  if (!stats.every((s) => s.cov)) return { mean, std };
+  // the covariance of the mixture's components, as AdaIN mixes their std: a weighted sum
+  const cov = new Float64Array(c * c);
+  stats.forEach((s, k) => { for (let i = 0; i < cov.length; i++) cov[i] += weights[k] * s.cov![i]; });
+  return { mean, std, cov };
 }
 
 /**

@@ -5,6 +5,11 @@ import { cropImage, cropPlanar, padPlanar, roundUp } from '../image/pad.js';
 import { adainInto, channelStats, mixStats, type ChannelStats, type FeatureMap } from './features.js';
 import type { Network } from './network.js';
 import { asImage, runTiled } from './tiled.js';
+import { featureCovariance, wctInto } from './wct.js';
+
+/** How the content features take the style: adain (per-channel mean and std) or wct (the full channel covariance, stylize/wct.ts). */
+export type FeatureTransform = 'adain' | 'wct';
+export const FEATURE_TRANSFORMS: readonly FeatureTransform[] = ['adain', 'wct'];
 
 export interface StylizeOptions {
   /** Content/style trade-off in [0, 1]; 1 = full style (default). */
@@ -31,6 +36,8 @@ export interface StylizeOptions {
    * video smooths them across frames so that the normalisation does not flicker. Not used with a mask.
    */
   contentStats?: (measured: ChannelStats) => ChannelStats;
+  /** adain (default) or wct: match the style's channel covariance, not only its per-channel mean and std. */
+  transform?: FeatureTransform;
 }
 
 export const DEFAULT_MEMORY_BUDGET = 4 * 1024 ** 3;
@@ -60,8 +67,15 @@ export function checkAlpha(alpha: number): number {
 }
 
 /** Style statistics of one style image at the network's cut layer (float encoder in int8 too: Network.encodeStyle). */
-export async function styleStats(net: Network, style: RgbImage): Promise<ChannelStats> {
-  return channelStats(await net.encodeStyle(style));
+export async function styleStats(net: Network, style: RgbImage, transform: FeatureTransform = 'adain'): Promise<ChannelStats> {
+  const f = await net.encodeStyle(style);
+  const stats = channelStats(f);
+  return transform === 'wct' ? { ...stats, cov: featureCovariance(f).cov } : stats;
+}
+
+export function checkTransform(t: string): FeatureTransform {
+  if (!(FEATURE_TRANSFORMS as readonly string[]).includes(t)) throw new UserError(`--transform must be one of ${FEATURE_TRANSFORMS.join(', ')}, got ${JSON.stringify(t)}`);
+  return t as FeatureTransform;
 }
 
 /**
@@ -75,10 +89,14 @@ export async function stylizeImage(net: Network, content: RgbImage, styles: (Rgb
   if (styles.length === 0) throw new UserError('no style image given; pass --style FILE');
   if (opts.mask && styles.length !== 2) throw new UserError(`--mask needs exactly two styles (white = style 1, black = style 2), got ${styles.length}`);
   const weights = normaliseWeights(styles.length, opts.styleWeights);
+  const transform = checkTransform(opts.transform ?? 'adain');
+  if (transform === 'wct' && (opts.mask || opts.contentStats)) throw new UserError(`--transform wct does not combine with ${opts.mask ? '--mask' : 'video (its temporal smoothing is of AdaIN\'s statistics)'}; use --transform adain`);
   const stats: ChannelStats[] = [];
   for (const s of styles) {
-    if ('mean' in s) stats.push(s);
-    else stats.push(await styleStats(net, opts.preserveColor ? preserveColor(s, content) : s));
+    if ('mean' in s) {
+      if (transform === 'wct' && !s.cov) throw new UserError('--transform wct needs the style\'s channel covariance; compute its statistics with styleStats(..., \'wct\')');
+      stats.push(s);
+    } else stats.push(await styleStats(net, opts.preserveColor ? preserveColor(s, content) : s, transform));
     signal?.throwIfAborted();
   }
 
@@ -99,6 +117,9 @@ export async function stylizeImage(net: Network, content: RgbImage, styles: (Rgb
   if (opts.mask) {
     const masks = featureMasks(opts.mask, content, H, W, feats);
     masks.forEach((m, k) => adainInto(target, feats, channelStats(feats, m), stats[k], alpha, m));
+  } else if (transform === 'wct') {
+    const style = mixStats(stats, weights);
+    wctInto(target, feats, featureCovariance(feats), { mean: style.mean, cov: style.cov! }, alpha);
   } else {
     const measured = channelStats(feats);
     adainInto(target, feats, opts.contentStats?.(measured) ?? measured, mixStats(stats, weights), alpha);

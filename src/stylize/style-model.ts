@@ -82,8 +82,8 @@ export class StyleModel {
   }
 
   /** Style statistics, to reuse one style across many contents. */
-  async styleStats(style: ImageInput, opts: Pick<StylizeImageOptions, 'styleSize' | 'maxPixels'> = {}): Promise<ChannelStats> {
-    return styleStats(this.network, await this.readStyle(style, opts));
+  async styleStats(style: ImageInput, opts: Pick<StylizeImageOptions, 'styleSize' | 'maxPixels' | 'transform'> = {}): Promise<ChannelStats> {
+    return styleStats(this.network, await this.readStyle(style, opts), opts.transform);
   }
 
   async readContent(input: ImageInput, opts: Pick<StylizeImageOptions, 'maxSize' | 'maxPixels'> = {}): Promise<RgbImage> {

@@ -5,6 +5,8 @@ import { emitLayers, encoderModel } from '../models/graphs.js';
 import { Graph } from '../onnx/graph.js';
 import { createSession, floatTensor, runFloat, type RuntimeOptions } from '../runtime/session.js';
 import { ADAIN_EPS } from '../stylize/features.js';
+import type { FeatureTransform } from '../stylize/model.js';
+import { featureCovariance, wctInto } from '../stylize/wct.js';
 import { lossNetworkLayers, type LossNetwork } from './step-graph.js';
 
 export interface StepTargets {
@@ -36,6 +38,7 @@ export class TargetEncoder {
     readonly styleLayers: CutLayer[],
     readonly lossLayers: CutLayer[],
     private readonly photoContent: boolean,
+    private readonly transform: FeatureTransform,
   ) {}
 
   /**
@@ -43,7 +46,7 @@ export class TargetEncoder {
    * (step-graph.ts LossNetwork); `photoContent`: it also gives its features of the content images
    * (the photo content loss).
    */
-  static async create(kind: EncoderKind, cut: CutLayer, styleLayers: CutLayer[], weights: ConvWeights, opts: RuntimeOptions, lossNetwork?: LossNetwork, photoContent = false): Promise<TargetEncoder> {
+  static async create(kind: EncoderKind, cut: CutLayer, styleLayers: CutLayer[], weights: ConvWeights, opts: RuntimeOptions, lossNetwork?: LossNetwork, photoContent = false, transform: FeatureTransform = 'adain'): Promise<TargetEncoder> {
     const layers = encoderLayers(cut, kind !== 'vgg19bn');
     const sessions: ort.InferenceSession[] = [];
     const open = async (model: Uint8Array) => {
@@ -58,10 +61,10 @@ export class TargetEncoder {
     };
     const contentOnly = await open(encoderModel(layers, weights, [cut]));
     // style mode (reconstruct has no style layers); with a loss network the encoder may add no layer of its own
-    const styled = styleLayers.length || lossNetwork ? await open(targetsModel(layers, weights, cut, styleLayers)) : null;
+    const styled = styleLayers.length || lossNetwork ? await open(targetsModel(layers, weights, cut, styleLayers, transform === 'wct')) : null;
     const photo = photoContent && lossNetwork !== undefined;
     const lossStats = lossNetwork?.styleLayers.length ? await open(statsModel(lossNetwork, photo)) : null;
-    return new TargetEncoder(contentOnly, styled, lossStats, cut, styleLayers, lossNetwork?.styleLayers ?? [], photo);
+    return new TargetEncoder(contentOnly, styled, lossStats, cut, styleLayers, lossNetwork?.styleLayers ?? [], photo, transform);
   }
 
   async targets(content: Float32Array, style: Float32Array | undefined, dims: number[]): Promise<StepTargets> {
@@ -81,7 +84,8 @@ export class TargetEncoder {
       collectStats(lossOut, this.lossLayers, lossMean, lossStd);
       if (this.photoContent) lossContent = lossOut[`content_${deepestLayer(this.lossLayers)}`].data as Float32Array;
     }
-    return { target: out.target.data as Float32Array, styleMean, styleStd, lossMean, lossStd, lossContent };
+    const target = this.transform === 'wct' ? wctTargets(out.content_features, out.style_features) : out.target.data as Float32Array;
+    return { target, styleMean, styleStd, lossMean, lossStd, lossContent };
   }
 
   async dispose(): Promise<void> {
@@ -89,6 +93,18 @@ export class TargetEncoder {
     await this.styled?.release();
     await this.lossStats?.release();
   }
+}
+
+/** The whitening and colouring transform of each sample's content features [B,C,h,w] to its style's. */
+function wctTargets(content: ort.Tensor, style: ort.Tensor): Float32Array {
+  const [B, C, h, w] = content.dims, [, , hs, ws] = style.dims;
+  const fc = content.data as Float32Array, fs = style.data as Float32Array;
+  const out = new Float32Array(fc.length), n = C * h * w, ns = C * hs * ws;
+  for (let b = 0; b < B; b++) {
+    const f = { c: C, h, w, data: fc.subarray(b * n, (b + 1) * n) };
+    wctInto(out.subarray(b * n, (b + 1) * n), f, featureCovariance(f), featureCovariance({ c: C, h: hs, w: ws, data: fs.subarray(b * ns, (b + 1) * ns) }), 1);
+  }
+  return out;
 }
 
 function collectStats(out: ort.InferenceSession.ReturnType, layers: readonly CutLayer[], mean: Map<CutLayer, Float32Array>, std: Map<CutLayer, Float32Array>): void {
@@ -142,7 +158,7 @@ export function statsModel(net: LossNetwork, photoContent = false): Uint8Array {
  * channel means and standard deviations [N,C_l] at each style layer, as channelStats and
  * adainInto compute them (centred variance, + ADAIN_EPS under the root).
  */
-export function targetsModel(layers: readonly Layer[], w: ConvWeights, cut: CutLayer, styleLayers: readonly CutLayer[]): Uint8Array {
+export function targetsModel(layers: readonly Layer[], w: ConvWeights, cut: CutLayer, styleLayers: readonly CutLayer[], features = false): Uint8Array {
   const g = new Graph('adain-targets');
   const content = g.input('content', ['N', 3, 'H', 'W']);
   const style = g.input('style', ['N', 3, 'H', 'W']);
@@ -152,5 +168,10 @@ export function targetsModel(layers: readonly Layer[], w: ConvWeights, cut: CutL
   const [fc, fs] = halves(taps.get(cut)!);
   const c = channelStatsOps(g, fc), s = channelStatsOps(g, fs);
   g.output(g.op('Add', [g.op('Mul', [c.centred, g.op('Div', [s.std, c.std])]), s.mean]), 'target', ['N', 'C', 'h', 'w']);
+  // the wct transform needs the maps themselves (TargetEncoder computes it in JS)
+  if (features) {
+    g.output(fc, 'content_features', ['N', 'C', 'h', 'w']);
+    g.output(fs, 'style_features', ['N', 'C', 'h', 'w']);
+  }
   return g.toModel();
 }

@@ -2,6 +2,7 @@ import * as ort from 'onnxruntime-node';
 import { deepestLayer, downsampleFactor, type CutLayer } from '../models/architectures.js';
 import type { ConvWeights, EncoderKind } from '../models/canonical-weights.js';
 import { createSession } from '../runtime/session.js';
+import type { FeatureTransform } from '../stylize/model.js';
 import { TargetEncoder } from './features.js';
 import type { StyleLossKind } from './losses.js';
 import type { TrainingBatch } from './prefetch.js';
@@ -25,6 +26,8 @@ export interface StepRunnerSpec {
   gridWeight?: number;
   /** Weight of the photo content loss (step-graph.ts; needs lossNetwork). */
   photoContentWeight?: number;
+  /** The decoder's input: AdaIN's output (default) or the whitening and colouring transform's. */
+  transform?: FeatureTransform;
   batch: number;
   crop: number;
   threads: number;
@@ -50,7 +53,7 @@ export class StepRunner {
 
   static async create(spec: StepRunnerSpec): Promise<StepRunner> {
     const threads = { threads: spec.threads, executionProvider: spec.executionProvider };
-    const targets = await TargetEncoder.create(spec.kind, spec.cut, spec.styleLayers, spec.encoder, threads, spec.lossNetwork, (spec.photoContentWeight ?? 0) > 0);
+    const targets = await TargetEncoder.create(spec.kind, spec.cut, spec.styleLayers, spec.encoder, threads, spec.lossNetwork, (spec.photoContentWeight ?? 0) > 0, spec.transform);
     const session = await createSession(trainStepModel({
       kind: spec.kind, cut: spec.cut, styleLayers: spec.styleLayers, encoder: spec.encoder, batch: spec.batch, height: spec.crop, width: spec.crop,
       lossNetwork: spec.lossNetwork, mode: spec.mode, styleLoss: spec.styleLoss, contentWeight: spec.contentWeight, styleWeight: spec.styleWeight, tvWeight: spec.tvWeight, gridWeight: spec.gridWeight ?? 0,

@@ -18,6 +18,7 @@ import { claimRunFolder } from './run-folder.js';
 import { TrainingBatches, type TrainingBatch, type TrainingBatchesState } from './prefetch.js';
 import { buildSchedule, parseLrSchedule } from './schedule.js';
 import type { LossNetwork } from './step-graph.js';
+import type { FeatureTransform } from '../stylize/model.js';
 import { stepLosses, StepRunner, type StepLosses } from './step-runner.js';
 import { EventWriter } from './tensorboard.js';
 
@@ -44,6 +45,8 @@ export interface TrainConfig {
    * image against those of the content image; needs lossNetwork. 0 or absent: none.
    */
   photoContentWeight?: number;
+  /** How the decoder's input takes the style: adain (absent: runs saved before it) or wct (stylize/wct.ts), as `stylize --transform`. */
+  transform?: FeatureTransform;
   /** Weight of the total-variation loss on the decoded image; 0 = none (runs saved before it existed). */
   tvWeight?: number;
   /** Weight of the grid loss (energy at the upsampling periods); 0 = none (runs saved before it existed). */
@@ -144,7 +147,7 @@ export async function train(config: TrainConfig, hooks: TrainHooks = {}, resume?
   const B = config.batchSize, S = config.crop;
   const runner = await StepRunner.create({
     kind, cut, styleLayers, lossNetwork, encoder, decoder, mode: config.mode, styleLoss: config.styleLoss, contentWeight: config.contentWeight,
-    styleWeight: config.styleWeight, tvWeight: config.tvWeight ?? 0, gridWeight: config.gridWeight ?? 0, photoContentWeight: config.photoContentWeight ?? 0,
+    styleWeight: config.styleWeight, tvWeight: config.tvWeight ?? 0, gridWeight: config.gridWeight ?? 0, photoContentWeight: config.photoContentWeight ?? 0, transform: config.transform ?? 'adain',
     batch: B, crop: S, threads: config.threads,
   });
 

@@ -1,0 +1,89 @@
+import { EigenvalueDecomposition, Matrix } from 'ml-matrix';
+import type { FeatureMap } from './features.js';
+
+/**
+ * The whitening and colouring transform (Li et al. 2017, "Universal Style Transfer"): the
+ * content features are whitened with their own channel covariance and coloured with the
+ * style's, so the target matches the style's full covariance instead of AdaIN's per-channel
+ * mean and std (AdaIN is this transform with diagonal covariances). The decoder stays the
+ * AdaIN one: the covariance is a richer style code from the same encoder, at the cost of
+ * two symmetric eigendecompositions of a C x C matrix per image.
+ */
+
+/** Added to every eigenvalue before the inverse square root: a dead channel's zero variance stays finite. */
+export const WCT_EPS = 1e-5;
+
+/** Per-channel mean and the channel covariance (row-major c x c, population), in float64. */
+export interface FeatureCovariance {
+  mean: Float64Array | Float32Array;
+  cov: Float64Array;
+}
+
+export function featureCovariance(f: FeatureMap): FeatureCovariance {
+  const n = f.h * f.w, c = f.c;
+  const mean = new Float64Array(c);
+  for (let i = 0; i < c; i++) {
+    let s = 0;
+    for (let k = i * n, end = k + n; k < end; k++) s += f.data[k];
+    mean[i] = n ? s / n : 0;
+  }
+  // centred once into float64 rows: the c^2/2 dot products below dominate
+  const rows = Array.from({ length: c }, (_, i) => {
+    const r = new Float64Array(n);
+    for (let k = 0; k < n; k++) r[k] = f.data[i * n + k] - mean[i];
+    return r;
+  });
+  const cov = new Float64Array(c * c);
+  for (let i = 0; i < c; i++) {
+    const a = rows[i];
+    for (let j = i; j < c; j++) {
+      const b = rows[j];
+      let s = 0;
+      for (let k = 0; k < n; k++) s += a[k] * b[k];
+      cov[i * c + j] = cov[j * c + i] = n ? s / n : 0;
+    }
+  }
+  return { mean, cov };
+}
+
+/** V diag((max(lambda, 0) + eps)^p) V^T of a symmetric matrix. */
+export function symmetricPower(cov: Float64Array, c: number, p: number, eps = WCT_EPS): Float64Array {
+  const rows = Array.from({ length: c }, (_, i) => Array.from(cov.subarray(i * c, (i + 1) * c)));
+  const e = new EigenvalueDecomposition(new Matrix(rows), { assumeSymmetric: true });
+  const vals = e.realEigenvalues, v = e.eigenvectorMatrix;
+  const out = new Float64Array(c * c);
+  for (let k = 0; k < c; k++) {
+    const w = (Math.max(vals[k], 0) + eps) ** p;
+    for (let i = 0; i < c; i++) {
+      const vi = v.get(i, k) * w;
+      if (vi === 0) continue;
+      for (let j = 0; j < c; j++) out[i * c + j] += vi * v.get(j, k);
+    }
+  }
+  return out;
+}
+
+/**
+ * out = alpha * (S^1/2 C^-1/2 (f - mean_c) + mean_s) + (1 - alpha) * f, with C and S the content's
+ * and the style's covariances: the features then have the style's mean and covariance.
+ */
+export function wctInto(out: Float32Array, f: FeatureMap, content: FeatureCovariance, style: FeatureCovariance, alpha: number): void {
+  const c = f.c, n = f.h * f.w;
+  const whiten = symmetricPower(content.cov, c, -0.5), colour = symmetricPower(style.cov, c, 0.5);
+  const t = new Float64Array(c * c);
+  for (let i = 0; i < c; i++) {
+    for (let k = 0; k < c; k++) {
+      const a = colour[i * c + k];
+      for (let j = 0; j < c; j++) t[i * c + j] += a * whiten[k * c + j];
+    }
+  }
+  const x = new Float64Array(c);
+  for (let p = 0; p < n; p++) {
+    for (let j = 0; j < c; j++) x[j] = f.data[j * n + p] - content.mean[j];
+    for (let i = 0; i < c; i++) {
+      let s = style.mean[i];
+      for (let j = 0; j < c; j++) s += t[i * c + j] * x[j];
+      out[i * n + p] = alpha * s + (1 - alpha) * f.data[i * n + p];
+    }
+  }
+}
