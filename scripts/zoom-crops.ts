@@ -4,6 +4,7 @@
 //   node --import tsx scripts/zoom-crops.ts --pair photo.jpg:painting.jpg [--pair ...] \
 //     --decoder old=cd16x-r41:models/cd16x-r41.decoder.safetensors --decoder new=cd16x-r41:runs/x/decoder.best.safetensors \
 //     [--size 512] [--crop 128] [--at 0.5,0.5] --out docs/models/crops.png
+// A decoder NAME ending in +wct is shown with --transform wct.
 import { Command } from 'commander';
 import sharp from 'sharp';
 import { loadSquare } from '../src/eval/pairs.js';
@@ -37,7 +38,8 @@ const tiles: Buffer[][] = await Promise.all(pairs.map(async (p) => [await zoomed
 for (const e of entries) {
   const model = await loadModel(e.model, { decoder: e.decoder, modelsDir: process.env.ADAIN_MODELS_DIR });
   try {
-    for (const [i, p] of pairs.entries()) tiles[i].push(await zoomed(await model.stylizeToImage(p.content, p.style, { styleSize: o.size })));
+    const transform = e.name.endsWith('+wct') ? 'wct' : 'adain';
+    for (const [i, p] of pairs.entries()) tiles[i].push(await zoomed(await model.stylizeToImage(p.content, p.style, { styleSize: o.size, transform })));
   } finally {
     await model.dispose();
   }

@@ -62,6 +62,18 @@ test('the output has the style mean and covariance; AdaIN matches only the diago
   assert.ok(offDiagonalError(featureCovariance({ ...f, data: ada }).cov) > 100 * offDiagonalError(got.cov));
 });
 
+test('featureCovariance over several pixel blocks equals the direct sums', () => {
+  const f = correlatedMap(9, 3, 70, 71); // 4970 pixels: two blocks
+  const n = f.h * f.w, got = featureCovariance(f);
+  for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) {
+    let mi = 0, mj = 0, s = 0;
+    for (let k = 0; k < n; k++) { mi += f.data[i * n + k]; mj += f.data[j * n + k]; }
+    mi /= n; mj /= n;
+    for (let k = 0; k < n; k++) s += (f.data[i * n + k] - mi) * (f.data[j * n + k] - mj);
+    assert.ok(Math.abs(got.cov[i * 3 + j] - s / n) < 1e-9 * (1 + Math.abs(s / n)), `cov ${i},${j}`);
+  }
+});
+
 test('symmetricPower: the square root squared is the matrix, the inverse root whitens it', () => {
   const c = 5, { cov } = featureCovariance(correlatedMap(5, c, 10, 10));
   const inv = symmetricPower(cov, c, -0.5, 0), root = symmetricPower(cov, c, 0.5, 0);

@@ -27,22 +27,22 @@ export function featureCovariance(f: FeatureMap): FeatureCovariance {
     for (let k = i * n, end = k + n; k < end; k++) s += f.data[k];
     mean[i] = n ? s / n : 0;
   }
-  // centred once into float64 rows: the c^2/2 dot products below dominate
-  const rows = Array.from({ length: c }, (_, i) => {
-    const r = new Float64Array(n);
-    for (let k = 0; k < n; k++) r[k] = f.data[i * n + k] - mean[i];
-    return r;
-  });
+  // centred into float64 blocks of pixels: the c^2/2 dot products dominate, and a block bounds
+  // the copy's memory on big images (tiled stylisation still takes the covariance of the whole map)
   const cov = new Float64Array(c * c);
-  for (let i = 0; i < c; i++) {
-    const a = rows[i];
-    for (let j = i; j < c; j++) {
-      const b = rows[j];
-      let s = 0;
-      for (let k = 0; k < n; k++) s += a[k] * b[k];
-      cov[i * c + j] = cov[j * c + i] = n ? s / n : 0;
+  const block = Math.min(n, 4096), rows = new Float64Array(c * block);
+  for (let p0 = 0; p0 < n; p0 += block) {
+    const m = Math.min(block, n - p0);
+    for (let i = 0; i < c; i++) for (let k = 0; k < m; k++) rows[i * block + k] = f.data[i * n + p0 + k] - mean[i];
+    for (let i = 0; i < c; i++) {
+      for (let j = i; j < c; j++) {
+        let s = 0;
+        for (let k = 0, a = i * block, b = j * block; k < m; k++) s += rows[a + k] * rows[b + k];
+        cov[i * c + j] += s;
+      }
     }
   }
+  for (let i = 0; i < c; i++) for (let j = i; j < c; j++) cov[i * c + j] = cov[j * c + i] = n ? cov[i * c + j] / n : 0;
   return { mean, cov };
 }
 
