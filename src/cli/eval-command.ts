@@ -42,6 +42,7 @@ interface EvalFlags {
   quiet?: boolean;
   precision?: string;
   transform?: string;
+  alpha: number;
 }
 
 /** The repository root (two folders up from src/cli or dist/cli). */
@@ -86,6 +87,7 @@ export function evalCommand(stdout: Pick<NodeJS.WritableStream, 'write'> = proce
     .option('--size <n>', 'evaluation side: shorter side scaled to n, centre crop n x n (multiple of 8)', raw, 256)
     .option('-m, --models <names>', 'models to evaluate, NAME or NAME@fp32 / NAME@int8 (default: every model whose files are present)', parseList)
     .option('--precision <list>', 'evaluate each model (and --decoder) at these precisions, rows NAME@fp32, NAME@int8 (int8 needs `adain calibrate`; with the default models, those without a calibration get no int8 row)')
+    .option('-a, --alpha <a>', 'content/style trade-off of every model row, as stylize --alpha', parseNumber('a number', 0, 1), 1)
     .option('--transform <list>', 'evaluate each model (and --decoder) with these feature transforms: adain (row NAME), wct (row NAME+wct: the style\'s full channel covariance)')
     .option('--decoder <NAME=MODEL:FILE>', 'also evaluate a decoder file with MODEL\'s encoder, as row NAME (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--optimize-pairs <n>', 'pairs (seeded subset) for the optimisation references', parseInteger('a pair count', 0), 6)
@@ -156,7 +158,7 @@ with a known motion (adain eval video --help).`)
         contentDir: o.content, styleDir: o.style, contents: o.contents, styles, seed: o.seed, size,
         models: entries,
         optimizePairs: o.optimize ? o.optimizePairs : 0, optimizeIterations: o.optimize ? o.optimizeIterations : [],
-        optimizeLr: o.optimizeLr, styleWeight: o.styleWeight, contentWeight: o.contentWeight, speedRuns: o.speedRuns,
+        optimizeLr: o.optimizeLr, styleWeight: o.styleWeight, contentWeight: o.contentWeight, speedRuns: o.speedRuns, alpha: o.alpha,
         out: o.sheet ? o.out : undefined, sheetContents: o.sheetContents, sheetStyles: o.sheetStyles, thumb: o.thumb,
         threads: o.threads, modelsDir: o.modelsDir, judgeFile: o.judge, download: o.download,
         progress: o.quiet ? undefined : (label, total) => createProgress(label, total),

@@ -72,6 +72,8 @@ export interface EvalConfig {
   styleWeight?: number;
   /** Timed runs for ms_512 (median); 0: no timing, ms_512 is null. */
   speedRuns: number;
+  /** The content/style trade-off every model row is stylised with, as `stylize --alpha` (default 1). */
+  alpha?: number;
   /** Folder for the contact sheets and results.json; undefined: write nothing. */
   out?: string;
   sheetContents: number;
@@ -313,11 +315,11 @@ export async function runEval(cfg: EvalConfig): Promise<EvalReport> {
       notes[e.name] = (e.decoder
         ? `decoder ${e.decoder} on the ${e.model} encoder`
         : `${spec.decoder.kind === 'reconstruction' ? 'reference: reconstruction decoder' : 'AdaIN decoder'} (${spec.encoder.kind} to ${spec.encoder.cut})`)
-        + (e.precision ? `, ${model.network.precision}` : '') + (e.transform ? `, ${e.transform}` : '');
+        + (e.precision ? `, ${model.network.precision}` : '') + (e.transform ? `, ${e.transform}` : '') + (cfg.alpha !== undefined && cfg.alpha !== 1 ? `, alpha ${cfg.alpha}` : '');
       try {
         const stats: ChannelStats[] = [];
         for (const st of styles) stats.push(await model.styleStats(st, { styleSize: cfg.size, transform: e.transform }));
-        await record(e.name, (c, s) => model.stylizeToImage(contents[c], [stats[s]], { styleSize: cfg.size, transform: e.transform }));
+        await record(e.name, (c, s) => model.stylizeToImage(contents[c], [stats[s]], { styleSize: cfg.size, transform: e.transform, alpha: cfg.alpha }));
         speed.set(e.name, cfg.speedRuns > 0 ? await timeModel(model, await speedImages(), cfg.speedRuns, e.transform) : null);
       } finally {
         await model.dispose();
