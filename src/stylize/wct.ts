@@ -50,17 +50,28 @@ export function featureCovariance(f: FeatureMap): FeatureCovariance {
 export function symmetricPower(cov: Float64Array, c: number, p: number, eps = WCT_EPS): Float64Array {
   const rows = Array.from({ length: c }, (_, i) => Array.from(cov.subarray(i * c, (i + 1) * c)));
   const e = new EigenvalueDecomposition(new Matrix(rows), { assumeSymmetric: true });
-  const vals = e.realEigenvalues, v = e.eigenvectorMatrix;
+  const vals = e.realEigenvalues;
+  // eigenvectors as rows of a flat array (vt[k*c+i] = V[i][k]): the c^3 loop below reads them contiguously
+  const vt = new Float64Array(c * c);
+  e.eigenvectorMatrix.to2DArray().forEach((row, i) => row.forEach((x, k) => { vt[k * c + i] = x; }));
   const out = new Float64Array(c * c);
   for (let k = 0; k < c; k++) {
-    const w = (Math.max(vals[k], 0) + eps) ** p;
+    const w = (Math.max(vals[k], 0) + eps) ** p, vk = vt.subarray(k * c, (k + 1) * c);
     for (let i = 0; i < c; i++) {
-      const vi = v.get(i, k) * w;
+      const vi = vk[i] * w;
       if (vi === 0) continue;
-      for (let j = 0; j < c; j++) out[i * c + j] += vi * v.get(j, k);
+      for (let j = 0; j < c; j++) out[i * c + j] += vi * vk[j];
     }
   }
   return out;
+}
+
+/** A style's colouring matrix, once per covariance array: a cached style is reused on every frame or image. */
+const colourings = new WeakMap<Float64Array, Float64Array>();
+function styleColouring(cov: Float64Array, c: number): Float64Array {
+  let m = colourings.get(cov);
+  if (!m) colourings.set(cov, (m = symmetricPower(cov, c, 0.5)));
+  return m;
 }
 
 /**
@@ -69,7 +80,7 @@ export function symmetricPower(cov: Float64Array, c: number, p: number, eps = WC
  */
 export function wctInto(out: Float32Array, f: FeatureMap, content: FeatureCovariance, style: FeatureCovariance, alpha: number): void {
   const c = f.c, n = f.h * f.w;
-  const whiten = symmetricPower(content.cov, c, -0.5), colour = symmetricPower(style.cov, c, 0.5);
+  const whiten = symmetricPower(content.cov, c, -0.5), colour = styleColouring(style.cov, c);
   const t = new Float64Array(c * c);
   for (let i = 0; i < c; i++) {
     for (let k = 0; k < c; k++) {
