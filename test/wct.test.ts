@@ -11,6 +11,7 @@ import { adainInto, channelStats, mixStats, type FeatureMap } from '../src/styli
 import { stylizeImage } from '../src/stylize/model.js';
 import { loadModel, type StyleModel } from '../src/stylize/style-model.js';
 import { featureCovariance, symmetricPower, wctInto } from '../src/stylize/wct.js';
+import { WctRunner } from '../src/stylize/wct-runner.js';
 import { Rng } from '../src/train/rng.js';
 import { cliSkip, runAdain } from './helpers/cli.js';
 
@@ -92,6 +93,26 @@ test('mixStats mixes the covariances only when every style has one', () => {
   const b = { ...channelStats(correlatedMap(7, 2, 4, 4)), cov: new Float64Array([3, 0, 0, 1]) };
   assert.deepEqual([...mixStats([a, b], [0.25, 0.75]).cov!], [2.5, 0.5, 0.5, 2]);
   assert.equal(mixStats([a, channelStats(correlatedMap(8, 2, 4, 4))], [0.5, 0.5]).cov, undefined);
+});
+
+test('the onnxruntime runner gives wctInto\'s covariance and target', async () => {
+  const runner = await WctRunner.create({ threads: 1 });
+  try {
+    const f = correlatedMap(10, 8, 40, 50, 1), s = correlatedMap(11, 8, 30, 30, 4);
+    const ref = featureCovariance(f), got = await runner.covariance(f);
+    for (let i = 0; i < ref.cov.length; i++) assert.ok(Math.abs(got.cov[i] - ref.cov[i]) < 1e-4 * (1 + Math.abs(ref.cov[i])), `cov ${i}`);
+    for (let i = 0; i < 8; i++) assert.ok(Math.abs(got.mean[i] - ref.mean[i]) < 1e-5 * (1 + Math.abs(ref.mean[i])), `mean ${i}`);
+    for (const alpha of [1, 0.7]) {
+      const expected = new Float32Array(f.data.length);
+      wctInto(expected, f, ref, featureCovariance(s), alpha);
+      const out = await runner.transform(f, got, featureCovariance(s), alpha);
+      let err = 0, scale = 0;
+      for (let i = 0; i < expected.length; i++) { err = Math.max(err, Math.abs(out.data[i] - expected[i])); scale = Math.max(scale, Math.abs(expected[i])); }
+      assert.ok(err < 1e-3 * scale, `alpha ${alpha}: max error ${err} of ${scale}`);
+    }
+  } finally {
+    await runner.dispose();
+  }
 });
 
 test('eval: --transform rows and typos', () => {

@@ -5,7 +5,7 @@ import { cropImage, cropPlanar, padPlanar, roundUp } from '../image/pad.js';
 import { adainInto, channelStats, mixStats, type ChannelStats, type FeatureMap } from './features.js';
 import type { Network } from './network.js';
 import { asImage, runTiled } from './tiled.js';
-import { featureCovariance, wctInto } from './wct.js';
+import { featureCovariance } from './wct.js';
 
 /** How the content features take the style: adain (per-channel mean and std) or wct (the full channel covariance, stylize/wct.ts). */
 export type FeatureTransform = 'adain' | 'wct';
@@ -118,8 +118,8 @@ export async function stylizeImage(net: Network, content: RgbImage, styles: (Rgb
     const masks = featureMasks(opts.mask, content, H, W, feats);
     masks.forEach((m, k) => adainInto(target, feats, channelStats(feats, m), stats[k], alpha, m));
   } else if (transform === 'wct') {
-    const style = mixStats(stats, weights);
-    wctInto(target, feats, featureCovariance(feats), { mean: style.mean, cov: style.cov! }, alpha);
+    const style = mixStats(stats, weights), wct = await net.wct();
+    target.set((await wct.transform(feats, await wct.covariance(feats), { mean: style.mean, cov: style.cov! }, alpha)).data);
   } else {
     const measured = channelStats(feats);
     adainInto(target, feats, opts.contentStats?.(measured) ?? measured, mixStats(stats, weights), alpha);

@@ -10,6 +10,7 @@ import { readWeights } from '../weights/index.js';
 import { qdqDecoderModel, qdqEncoderModel, type QuantSpec } from '../quant/qdq.js';
 import type { FeatureMap } from './features.js';
 import { peakBytesPerPixel } from './tiled.js';
+import { WctRunner } from './wct-runner.js';
 
 export type Precision = 'fp32' | 'int8';
 
@@ -31,6 +32,8 @@ export interface NetworkOptions extends RuntimeOptions {
 export class Network {
   /** The float style encoder of an int8 network, once built. */
   private styleEncoder?: Promise<ort.InferenceSession>;
+  /** The wct transform's matrix products (wct-runner.ts), built on the first wct stylisation. */
+  private wctRunner?: Promise<WctRunner>;
 
   private constructor(
     readonly kind: EncoderKind,
@@ -45,6 +48,8 @@ export class Network {
     readonly precision: Precision = 'fp32',
     /** Builds the float encoder for styles; absent when `encoder` is float already. */
     private readonly buildStyleEncoder?: () => Promise<ort.InferenceSession>,
+    /** Threads and provider, for the sessions built later (wct). */
+    private readonly runtime: RuntimeOptions = {},
   ) {}
 
   /** Images are padded to a multiple of this before encoding (2 per pooling). */
@@ -74,7 +79,8 @@ export class Network {
     ]);
     // lazily: auto (quant/precision.ts) builds int8 networks it may throw away after a timing that encodes no style
     const styleEncoder = q ? () => createSession(encoderModel(encLayers, enc, [cut]), opts) : undefined;
-    return new Network(kind, cut, featC, peakBytesPerPixel(encLayers, enc), peakBytesPerPixel(decLayers, dec), encoder, decoder, q ? 'int8' : 'fp32', styleEncoder);
+    return new Network(kind, cut, featC, peakBytesPerPixel(encLayers, enc), peakBytesPerPixel(decLayers, dec), encoder, decoder, q ? 'int8' : 'fp32', styleEncoder,
+      { threads: opts.threads, executionProvider: opts.executionProvider });
   }
 
   /** Features of an image whose sides are multiples of `factor`. */
@@ -124,9 +130,20 @@ export class Network {
     return { width, height, data: cropPlanar(img.data, 3, img.height, img.width, 0, 0, height, width) };
   }
 
+  /** The wct transform's runner, with this network's runtime options. */
+  wct(): Promise<WctRunner> {
+    this.wctRunner ??= WctRunner.create(this.runtime).catch((err: unknown) => {
+      this.wctRunner = undefined;
+      throw err;
+    });
+    return this.wctRunner;
+  }
+
   async dispose(): Promise<void> {
     const style = this.styleEncoder?.then((s) => s.release(), () => {});
+    const wct = this.wctRunner?.then((r) => r.dispose(), () => {});
     this.styleEncoder = undefined;
-    await Promise.all([this.encoder.release(), this.decoder.release(), style]);
+    this.wctRunner = undefined;
+    await Promise.all([this.encoder.release(), this.decoder.release(), style, wct]);
   }
 }

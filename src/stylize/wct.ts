@@ -68,7 +68,7 @@ export function symmetricPower(cov: Float64Array, c: number, p: number, eps = WC
 
 /** A style's colouring matrix, once per covariance array: a cached style is reused on every frame or image. */
 const colourings = new WeakMap<Float64Array, Float64Array>();
-function styleColouring(cov: Float64Array, c: number): Float64Array {
+export function styleColouring(cov: Float64Array, c: number): Float64Array {
   let m = colourings.get(cov);
   if (!m) colourings.set(cov, (m = symmetricPower(cov, c, 0.5)));
   return m;
