@@ -155,6 +155,15 @@ test('alpha changes the result; the same request gives the same bytes (style sta
   assert.deepEqual(a, a2);
 });
 
+test('transform wct gives another image than adain, repeatably (its style statistics cached apart); a bad value is a 400', { skip }, async () => {
+  const run = async (transform?: string) => Buffer.from(await (await post([['content', small, 'c.jpg'], ['style', style, 's.jpg'], ['style_size', '128'], ...(transform ? [['transform', transform] as Part] : [])])).arrayBuffer());
+  const adain = await run(), wct = await run('wct'), adain2 = await run('adain'), wct2 = await run('wct');
+  assert.notDeepEqual(adain, wct);
+  assert.deepEqual(adain, adain2);
+  assert.deepEqual(wct, wct2);
+  await expectError(await post([['content', small, 'c.jpg'], ['style', style, 's.jpg'], ['transform', 'wtc']]), 400, /"transform" must be adain or wct/);
+});
+
 test('bad images get 4xx JSON errors: not an image, truncated JPEG, 0 bytes, 50 megapixels', { skip }, async () => {
   const jpeg = EX('chelsea.jpg');
   await expectError(await post([['content', Buffer.from('this is not an image\n'), 'notes.txt'], ['style', style, 's.jpg']]), 415, /content \(notes\.txt\) is not an image/);

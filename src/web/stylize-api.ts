@@ -8,7 +8,7 @@ import { UserError } from '../errors.js';
 import { encodeImage, readImage, type ImageFormat, type RgbImage } from '../image/io.js';
 import { findModel } from '../models/registry.js';
 import type { ChannelStats } from '../stylize/features.js';
-import { stylizeImage } from '../stylize/model.js';
+import { FEATURE_TRANSFORMS, stylizeImage, type FeatureTransform } from '../stylize/model.js';
 import type { StyleModel } from '../stylize/style-model.js';
 import { HttpError } from './http-error.js';
 import type { MultipartBody, UploadedFile } from './multipart.js';
@@ -16,7 +16,7 @@ import type { MultipartBody, UploadedFile } from './multipart.js';
 export const MAX_STYLES = 4;
 
 /** The fields POST /api/stylize understands; anything else is refused so that typos show. */
-export const STYLIZE_FIELDS = ['content', 'style', 'alpha', 'style_weights', 'preserve_color', 'model', 'style_size', 'format'] as const;
+export const STYLIZE_FIELDS = ['content', 'style', 'alpha', 'style_weights', 'preserve_color', 'model', 'style_size', 'format', 'transform'] as const;
 
 export interface StylizeRequest {
   content: UploadedFile;
@@ -27,6 +27,7 @@ export interface StylizeRequest {
   model: string;
   styleSize: number;
   format: ImageFormat;
+  transform: FeatureTransform;
 }
 
 const FORMATS: Record<string, ImageFormat> = { png: 'png', jpeg: 'jpeg', jpg: 'jpeg', webp: 'webp' };
@@ -87,8 +88,11 @@ export function parseStylizeRequest(body: MultipartBody, defaultModel: string, d
   const formatName = (f.get('format') ?? 'png').trim().toLowerCase();
   const format = FORMATS[formatName];
   if (!format) throw new HttpError(400, `field "format" must be png, jpeg or webp, got ${JSON.stringify(f.get('format'))}`);
+  const transformName = (f.get('transform') ?? 'adain').trim().toLowerCase();
+  if (!(FEATURE_TRANSFORMS as readonly string[]).includes(transformName)) throw new HttpError(400, `field "transform" must be ${FEATURE_TRANSFORMS.join(' or ')}, got ${JSON.stringify(f.get('transform'))}`);
   return {
     content: contents[0], styles, alpha, styleWeights, preserveColor: parseBool('preserve_color', f.get('preserve_color')), model, styleSize, format,
+    transform: transformName as FeatureTransform,
   };
 }
 
@@ -178,10 +182,11 @@ export async function runStylize(model: StyleModel, r: StylizeRequest, o: Styliz
       styles.push(await decodeUpload(s, role, o.maxPixels));
       continue;
     }
-    const key = StyleStatsCache.key(r.model, r.styleSize, s.data);
+    // statistics for wct carry the covariance: cached apart from AdaIN's
+    const key = StyleStatsCache.key(r.transform === 'wct' ? `${r.model}+wct` : r.model, r.styleSize, s.data);
     let stats = o.statsCache.get(key);
     if (!stats) {
-      stats = await model.styleStats(await decodeUpload(s, role, o.maxPixels), { styleSize: r.styleSize });
+      stats = await model.styleStats(await decodeUpload(s, role, o.maxPixels), { styleSize: r.styleSize, transform: r.transform });
       o.statsCache.set(key, stats);
     }
     styles.push(stats);
@@ -189,7 +194,7 @@ export async function runStylize(model: StyleModel, r: StylizeRequest, o: Styliz
   let img: RgbImage;
   try {
     img = await stylizeImage(model.network, content, await Promise.all(styles.map((s) => ('mean' in s ? s : model.readStyle(s, { styleSize: r.styleSize })))), {
-      alpha: r.alpha, styleWeights: r.styleWeights, preserveColor: r.preserveColor, memoryBudget: o.memoryBudget, signal,
+      alpha: r.alpha, styleWeights: r.styleWeights, preserveColor: r.preserveColor, memoryBudget: o.memoryBudget, signal, transform: r.transform,
     });
   } catch (err) {
     if (err instanceof UserError) throw new HttpError(422, err.message);

@@ -75,7 +75,7 @@ export interface VideoApiOptions {
   onCancelled: () => void;
 }
 
-export interface StylizeVideoRequest extends Omit<StylizeRequest, 'content' | 'format'> {
+export interface StylizeVideoRequest extends Omit<StylizeRequest, 'content' | 'format' | 'transform'> {
   format: VideoOutputFormat;
   temporal?: number;
   temporalBlend?: number;
