@@ -132,6 +132,8 @@ for optimize-N the measured time of one 512x512 iteration times N (running it in
 take minutes per row); 0 for ${CONTENT_UNCHANGED}.
 int8: -m cd16x-r41,cd16x-r41@int8 (or --precision fp32,int8) puts the int8 network (the QDQ
 graphs of stylize --precision int8) beside the fp32 one, judged on the same pairs.
+wct: --transform adain,wct puts NAME+wct rows (stylize --transform wct) beside NAME; --alpha
+sets the content/style trade-off of every row.
 Video: adain eval video measures flicker per --temporal / --temporal-blend setting on clips
 with a known motion (adain eval video --help).`)
     .action(async (o: EvalFlags, cmd: Command) => {
